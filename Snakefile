@@ -1,0 +1,23 @@
+# obsscale: observational scaling laws and PassUntil task scaling laws.
+# The default configuration reproduces the observational-scaling paper from the shipped scores.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/scores.smk"
+include: "workflow/rules/pca.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,51 @@
+"""Figure conventions shared by every stage.
+
+Every figure is written as PNG and PDF beside a CSV of exactly the numbers it plots, so that tests
+assert on the CSV (not on pixels) and users can re-plot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from obsscale.io import atomic_path, write_csv  # noqa: E402
+
+# The paper's conventions: seaborn "deep" palette; train blue, test red, preregistered green.
+PALETTE = sns.color_palette("deep")
+TRAIN_COLOR = PALETTE[0]
+TEST_COLOR = PALETTE[3]
+HIGHLIGHT_COLOR = PALETTE[2]
+FAMILY_MARKERS = ["o", "s", "D", "^", "v", "<", ">", "p", "P", "X", "*", "h", "H", "d", "8"]
+
+
+def use_style() -> None:
+    sns.set_theme(style="whitegrid", palette="deep", font_scale=1.1)
+    plt.rcParams.update({"savefig.dpi": 150, "figure.dpi": 100, "pdf.fonttype": 42})
+
+
+def family_style(families: list[str]) -> dict[str, tuple]:
+    """(colour, marker) per family, stable in the given (canonical) order."""
+    colors = sns.color_palette("husl", max(len(families), 1))
+    return {
+        fam: (colors[i], FAMILY_MARKERS[i % len(FAMILY_MARKERS)]) for i, fam in enumerate(families)
+    }
+
+
+def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
+                pdf: str | os.PathLike | None = None, csv: str | os.PathLike | None = None) -> None:
+    """Write a figure as PNG (and PDF) with the CSV of what it plots beside it."""
+    png = Path(png)
+    pdf = Path(pdf) if pdf is not None else png.with_suffix(".pdf")
+    csv = Path(csv) if csv is not None else png.with_suffix(".csv")
+    write_csv(data, csv)
+    for path, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight")
+    plt.close(fig)
