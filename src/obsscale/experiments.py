@@ -751,3 +751,26 @@ def write_preregistered_forms(prereg_jsons, output_csv) -> pd.DataFrame:
     table = preregistered_forms([json.loads(Path(p).read_text()) for p in prereg_jsons])
     write_csv(table, output_csv)
     return table
+
+
+def write_preregistration(experiments: dict[str, dict[str, str]], families_yaml, table_csv) -> pd.DataFrame:
+    """Stage function of rule `preregistration`: score each experiment's newer models against its
+    frozen laws (unchanged) and write Table C.1 of all frozen main laws.
+
+    `experiments` maps a name to its paths: prereg (frozen JSON), scores, targets, scored (output)."""
+    import json
+
+    docs = []
+    for name, paths in experiments.items():
+        doc = json.loads(Path(paths["prereg"]).read_text())
+        docs.append(doc)
+        scored = score_frozen(doc, paths["scores"], paths["targets"], families_yaml)
+        if len(scored):
+            summary = scored.dropna(subset=["y_hat"]).groupby(["target", "predictors", "preregistered"])["squared_error"]
+            for key, v in summary.mean().items():
+                log.info("%s %s: frozen-law MSE on %s models = %.2e", name, key[:2],
+                         "preregistered" if key[2] else "other held-out", v)
+        write_csv(scored, paths["scored"])
+    table = preregistered_forms(docs)
+    write_csv(table, table_csv)
+    return table

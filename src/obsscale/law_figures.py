@@ -117,10 +117,11 @@ def fit_panel(ax, tables: FitTables, exp: str, target: str, predictors: str, tit
             ax.fill_between(c["x"], c["band_lo"], c["band_hi"], color="0.5", alpha=0.25, lw=0,
                             label="95 % band", zorder=1)
         out.append(c.assign(layer="curve", target=target, predictors=predictors))
-    text = f"y = {row.get('form', '')}\nMSE$_{{train}}$ = {_fmt(row.get('mse_train', np.nan))}\n" \
-           f"MSE$_{{test}}$ = {_fmt(row.get('mse_test', np.nan))}"
+    # Plain text, not mathtext: parsing TeX markup dominates the drawing time of a small panel.
+    text = f"y = {row.get('form', '')}\nMSE train = {_fmt(row.get('mse_train', np.nan))}\n" \
+           f"MSE test = {_fmt(row.get('mse_test', np.nan))}"
     if status != "ok":
-        text += f"\n⚠ {status}"
+        text += f"\nWARNING: {status}"
     ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=8,
             color="darkred" if status != "ok" else "black",
             bbox=dict(boxstyle="round", fc="white", alpha=0.8, lw=0))
@@ -377,11 +378,16 @@ PAPER_FIGURES: dict[str, Callable] = {
 }
 
 
+OVERVIEW_PREDICTORS = ("PC-1..3", "log10_flops", "log10_size")
+
+
 def experiment_overview(tables: FitTables, exp: str):
-    """Every (target, predictor set) of one experiment: the figure any configured experiment gets."""
+    """The figure any configured experiment gets: per target, its first (main) predictor set and
+    the compute baselines (every other set is in the fit table and the paper figures)."""
     f = tables.fits[exp]
     targets = list(dict.fromkeys(f["target"]))
     preds = list(dict.fromkeys(f["predictors"]))
+    preds = [p for i, p in enumerate(preds) if i == 0 or p in OVERVIEW_PREDICTORS]
     return grid(tables, [[(exp, t, p) if tables.has(exp, t, p) else None for p in preds] for t in targets])
 
 
@@ -390,6 +396,10 @@ def render_law_figures(fits_dir, experiments: list[str], figures: dict[str, dict
     """Stage function of rule `law_figures`: every paper figure and one overview per experiment,
     in one process (each Python start costs ~2 s)."""
     use_style()
+    import matplotlib.pyplot as plt
+
+    # Multi-panel grids: 110 dpi keeps text legible and halves the rasterisation time.
+    plt.rcParams["savefig.dpi"] = 110
     tables = FitTables(fits_dir, experiments)
     for name, paths in figures.items():
         build = lookup(PAPER_FIGURES, name, "law figure")

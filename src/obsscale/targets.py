@@ -44,11 +44,27 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+def law_targets(config: Config) -> list[str]:
+    """Observational scaling laws: fits, predictions, frozen laws, Table C.1 and their figures."""
+    experiments = list(config.get("experiments", {}) or {})
+    if not experiments:
+        return []
+    targets = []
+    for exp in experiments:
+        targets += [f"results/fits/{exp}.csv", f"results/fits/{exp}/predictions.csv",
+                    f"results/prereg/{exp}.json", f"results/prereg/{exp}_scored.csv"]
+    targets.append("results/prereg/table_c1.csv")
+    for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in experiments)]:
+        targets += figure_files(stem)
+    return targets
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
     score_targets,
     capability_targets,
     capability_figure_targets,
+    law_targets,
 ]
 
 
