@@ -4,33 +4,29 @@ CSV and a config block alone; the spec §9 calibration is read from the pipeline
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from conftest import run_snakemake
 from test_experiments import make_target_csv
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def workflow_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("obsscale")
-    for item in ("Snakefile", "workflow", "config", "resources", "src", "envs"):
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, work / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy(src, work / item)
+def workflow_run(paper_run):
+    return paper_run
+
+
+@pytest.fixture(scope="module")
+def byo_run(paper_run, tmp_path_factory):
+    """The paper run's directory copied, plus a user's experiment from a CSV and a config file."""
+    work = tmp_path_factory.mktemp("byo")
+    shutil.copytree(paper_run, work, dirs_exist_ok=True, symlinks=True)
     make_target_csv(work / "my_task.csv")
     (work / "mine.yaml").write_text(yaml.safe_dump({"experiments": {"my_task": {
         "data": {"scores": "base", "targets_csv": "my_task.csv", "join": "model_id"},
@@ -38,10 +34,7 @@ def workflow_run(tmp_path_factory):
         "predictors": ["PC-1..3", "log10_flops"],
         "n_boot": 20,
     }}}))
-    env = dict(os.environ, PYTHONPATH=str(work / "src"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    proc = subprocess.run([str(SNAKEMAKE), "-c2", "--configfile", "mine.yaml"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_snakemake(work, "--configfile", "config/config.yaml", "mine.yaml")
     return work
 
 
@@ -62,19 +55,23 @@ def test_word_unscramble_calibration_from_pipeline_outputs(workflow_run):
 
 def test_every_law_figure_and_table_is_written(workflow_run):
     config = yaml.safe_load((workflow_run / "config/config.yaml").read_text())
-    for stem in config["law_figures"] + [f"fits_{e}" for e in [*config["experiments"], "my_task"]]:
+    for stem in config["law_figures"] + [f"fits_{e}" for e in config["experiments"]]:
         for ext in ("png", "pdf", "csv"):
             assert (workflow_run / f"results/figures/{stem}.{ext}").stat().st_size > 0, stem
     table = pd.read_csv(workflow_run / "results/prereg/table_c1.csv")
-    assert {"emergent", "post_training", "agentic", "my_task"} <= set(table["experiment"])
+    assert {"emergent", "post_training", "agentic"} <= set(table["experiment"])
     scored = pd.read_csv(workflow_run / "results/prereg/emergent_scored.csv")
     assert scored["preregistered"].any()
 
 
-def test_bring_your_own_experiment_through_the_workflow(workflow_run):
+def test_bring_your_own_experiment_through_the_workflow(byo_run):
+    workflow_run = byo_run
     fits = pd.read_csv(workflow_run / "results/fits/my_task.csv")
     assert list(fits["predictors"]) == ["PC-1..3", "log10_flops"]
     assert (fits["status"] == "ok").all()
     preds = pd.read_csv(workflow_run / "results/fits/my_task/predictions.csv")
     assert preds["band_lo"].notna().any()
     assert (workflow_run / "results/prereg/my_task.json").exists()
+    for ext in ("png", "pdf", "csv"):
+        assert (workflow_run / f"results/figures/fits_my_task.{ext}").stat().st_size > 0
+    assert "my_task" in set(pd.read_csv(workflow_run / "results/prereg/table_c1.csv")["experiment"])
