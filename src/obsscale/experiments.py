@@ -113,6 +113,11 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     if not isinstance(block, dict):
         raise _err(path, "must be a mapping")
     spec = copy.deepcopy(DEFAULTS)
+    # The capability space of every law is built like the configured one (imputation, #PCs stored).
+    cs = config.get("capability_space", {}) or {}
+    for key in ("imputation", "n_components"):
+        if key in cs:
+            spec[key] = copy.deepcopy(cs[key])
     spec.update(copy.deepcopy(config.get("laws", {}) or {}))
     spec.update(copy.deepcopy(block))
     spec["name"] = name

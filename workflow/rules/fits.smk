@@ -36,7 +36,11 @@ rule fit_experiment:
         ANALYSIS_ENV
     params:
         block=lambda w: experiment_block(w.experiment),
-        config=lambda w: {"scores": config["scores"], "laws": config.get("laws", {})},
+        config=lambda w: {
+            "scores": config["scores"],
+            "laws": config.get("laws", {}),
+            "capability_space": config.get("capability_space", {}),
+        },
     script:
         "../scripts/fit_experiment.py"
 
