@@ -181,6 +181,9 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
         r = sweep.get("test_ratios", {})
         if not {"start", "stop", "num"} <= set(r):
             raise _err(f"{path}.sweeps.{sname}.test_ratios", "needs start, stop, num")
+        unknown = sorted(set(sweep.get("targets") or []) - {t["name"] for t in targets})
+        if unknown:
+            raise _err(f"{path}.sweeps.{sname}.targets", f"{unknown} are not targets of this experiment")
     return spec
 
 
@@ -562,7 +565,10 @@ def run_sweeps(spec: dict, frame: pd.DataFrame, psets) -> pd.DataFrame:
     for sname, sweep in (spec.get("sweeps") or {}).items():
         r = sweep["test_ratios"]
         ratios = np.linspace(float(r["start"]), float(r["stop"]), int(r["num"]))
+        only = sweep.get("targets")
         for target in spec["targets"]:
+            if only and target["name"] not in only:
+                continue
             cache: dict = {}
             for ps in psets:
                 for ratio in ratios:

@@ -149,7 +149,13 @@ def grid(tables: FitTables, panels: list[list[tuple]], size=(3.6, 3.0)):
                 ax.axis("off")
                 continue
             data.append(fit_panel(ax, tables, *row[j], legend=(i == 0 and j == 0)))
-            ax.locator_params(nbins=5)
+            ax.locator_params(nbins=4)
+            # Axis labels once per row / column: fewer texts to lay out is most of the drawing time.
+            if j > 0 and row[0] is not None:
+                ax.set_ylabel("")
+            if i < nr - 1 and j < len(panels[i + 1]) and panels[i + 1][j] is not None \
+                    and panels[i + 1][j][2] == row[j][2]:
+                ax.set_xlabel("")
     # Fixed spacing instead of tight_layout: layout passes re-measure every text, which dominates
     # the drawing time of a many-panel grid.
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12 / nr ** 0.5, top=1 - 0.08 / nr ** 0.5,
@@ -381,12 +387,12 @@ PAPER_FIGURES: dict[str, Callable] = {
 }
 
 
-OVERVIEW_PREDICTORS = ("PC-1..3", "log10_flops", "log10_size")
+OVERVIEW_PREDICTORS = ("PC-1..3", "log10_flops")
 
 
 def experiment_overview(tables: FitTables, exp: str):
     """The figure any configured experiment gets: per target, its first (main) predictor set and
-    the compute baselines (every other set is in the fit table and the paper figures)."""
+    the FLOPs baseline (every other set is in the fit table; the paper's are in the paper figures)."""
     f = tables.fits[exp]
     targets = list(dict.fromkeys(f["target"]))
     preds = list(dict.fromkeys(f["predictors"]))
