@@ -573,13 +573,17 @@ def run_sweeps(spec: dict, frame: pd.DataFrame, psets) -> pd.DataFrame:
             for ps in psets:
                 for ratio in ratios:
                     split = dict(sweep["split"], test_fraction=float(ratio))
-                    prev = log.level
-                    log.setLevel(logging.ERROR)  # a failing fit at one ratio is recorded, not logged 100 times
+                    # A failing fit at one ratio is recorded in the table (status), not logged 100 times.
+                    quiet = [logging.getLogger(n) for n in (__name__, "obsscale.laws")]
+                    prev = [q.level for q in quiet]
+                    for q in quiet:
+                        q.setLevel(logging.ERROR)
                     try:
                         f = fit_target(frame, spec, target, ps, split=split, n_boot=0, references=False,
                                        n_starts=1, cache=cache)
                     finally:
-                        log.setLevel(prev)
+                        for q, lv in zip(quiet, prev):
+                            q.setLevel(lv)
                     row = {"experiment": spec["name"], "sweep": sname, "target": target["name"],
                            "predictors": ps.name, "test_ratio": ratio}
                     if f.law is None:
@@ -592,6 +596,9 @@ def run_sweeps(spec: dict, frame: pd.DataFrame, psets) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if not df.empty:
         good = df["status"].isin(["ok", "degenerate"])
+        if (~good).any():
+            log.warning("%s: %d of %d sweep fits diverged or failed; they are left out of the AUE "
+                        "(see the status column of sweeps.csv)", spec["name"], int((~good).sum()), len(df))
         aue = (df[good].groupby(["sweep", "target", "predictors"], sort=False)
                .apply(lambda g: area_under_error(g["test_ratio"], g["mse_test"]), include_groups=False)
                .rename("aue").reset_index())
