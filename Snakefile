@@ -21,3 +21,6 @@ rule all:
     input:
         get_final_output(),
     default_target: True
+
+
+include: "workflow/rules/cluster.smk"

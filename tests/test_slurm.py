@@ -126,7 +126,7 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
     slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
     slurm_dir.mkdir()
     local_dir.mkdir()
-    common = ["-s", TEST_SNAKEFILE, "--config", "slow_seconds=20"]
+    common = ["-s", TEST_SNAKEFILE, "--config", "slow_seconds=10"]
 
     cmd = [
         "timeout", "-s", "INT", "300", str(SNAKEMAKE), *map(str, common),
