@@ -18,9 +18,9 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True
 
 
 include: "workflow/rules/cluster.smk"
