@@ -9,25 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from obsscale.cluster import GpuResourceError, RuleInfo, check_gpu_request, submitting_node_rules
+from obsscale.cluster import GpuResourceError, RuleInfo, check_gpu_request, check_local_rules
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
-def test_analysis_rules_run_on_the_submitting_node_but_never_gpu_rules():
+def test_local_rules_are_listed_and_gpu_rules_may_not_be_local():
     rules = [
-        RuleInfo("capability_pca", "/w/workflow/rules/pca.smk", declares_gpu=False),
-        RuleInfo("import_scores", "/w/workflow/rules/scores.smk", declares_gpu=False),
-        RuleInfo("plot_pcs", "/w/workflow/rules/figures.smk", declares_gpu=True),
-        RuleInfo("evaluate_model", "/w/workflow/rules/eval.smk", declares_gpu=True),
-        RuleInfo("sample_passuntil", "/w/workflow/rules/passuntil.smk", declares_gpu=False),
+        RuleInfo("capability_pca", local=True, declares_gpu=False),
+        RuleInfo("import_scores", local=True, declares_gpu=False),
+        RuleInfo("evaluate_model", local=False, declares_gpu=True),
+        RuleInfo("sample_passuntil", local=False, declares_gpu=False),
     ]
-    assert submitting_node_rules(rules, ["pca.smk", "scores.smk", "figures.smk"]) == [
-        "capability_pca",
-        "import_scores",
-    ]
-    assert submitting_node_rules(rules, []) == []
+    assert check_local_rules(rules) == ["capability_pca", "import_scores"]
+    with pytest.raises(GpuResourceError, match="'evaluate_model', 'score_gpu' declare a 'gpu'"):
+        check_local_rules(
+            [*rules, RuleInfo("evaluate_model", True, True), RuleInfo("score_gpu", True, True)]
+        )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,10 @@ What is checked against the scheduler itself:
   - a job cancelled with `scancel` while running is submitted again (retries: 1) and the run
     completes; the completion log shows the first job CANCELLED and the second COMPLETED;
   - outputs equal those of a run with profiles/local;
-  - an unknown partition stops the run with SLURM's own message naming the partition.
+  - an unknown partition stops the run with SLURM's own message naming the partition;
+  - the project's workflow (analysis-only targets of the default paper reproduction) gives the
+    same tables through SLURM as on one workstation, its analysis rules run on the submitting
+    node by default, and with `cluster: {local_analysis: false}` every one is a SLURM job.
 """
 
 from __future__ import annotations
@@ -129,8 +132,8 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
     common = ["-s", TEST_SNAKEFILE, "--config", "slow_seconds=10"]
 
     cmd = [
-        "timeout", "-s", "INT", "300", str(SNAKEMAKE), *map(str, common),
-        "--profile", REPO / "profiles" / "slurm", *FAST, "--retries", "1",
+        "timeout", "-s", "INT", "300", str(SNAKEMAKE), *common,
+            "--profile", REPO / "profiles" / "slurm", *FAST, "--retries", "1",
     ]  # fmt: skip
     log_path = tmp_path / "slurm_run.log"
     with open(log_path, "w") as log:
@@ -153,8 +156,8 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
     # The scheduler's own records list every job Snakemake submitted, under this run's name.
     submitted = SUBMITTED.findall(run_log)
     run_id = RUN_ID.search(run_log).group(1)
-    # make_numbers x2, slow_sum x2 + one resubmission, summary
-    assert len(submitted) == 6, run_log[-8000:]
+    # make_numbers x2, slow_sum x2 + one resubmission
+    assert len(submitted) == 5, run_log[-8000:]
     assert cancelled in submitted
     records = wait_for_records(slurm_cluster["jobcomp_log"], submitted)
     for job_id in submitted:
@@ -174,9 +177,10 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
     # Same outputs as on one workstation.
     local = snakemake([*common, "--profile", REPO / "profiles" / "local"], local_dir)
     assert local.returncode == 0, _log(local)
-    for name in ["numbers_10.txt", "numbers_20.txt", "sum_10.txt", "sum_20.txt", "summary.txt"]:
+    for name in ["numbers_10.txt", "numbers_20.txt", "sum_10.txt", "sum_20.txt"]:
         assert (slurm_dir / "out" / name).read_text() == (local_dir / "out" / name).read_text()
-    assert (local_dir / "out" / "summary.txt").read_text().split() == ["45", "190"]
+    assert (local_dir / "out" / "sum_10.txt").read_text().strip() == "45"
+    assert (local_dir / "out" / "sum_20.txt").read_text().strip() == "190"
 
 
 def test_unknown_partition_is_reported(slurm_cluster, tmp_path):
@@ -193,3 +197,64 @@ def test_unknown_partition_is_reported(slurm_cluster, tmp_path):
     text = result.stdout + result.stderr
     assert "invalid partition specified: no_such_partition" in text, _log(result)
     assert not (tmp_path / "out" / "numbers_3.txt").exists()
+
+
+# The analysis-only part of the default configuration: score import, capability PCA, family laws.
+ANALYSIS_TARGETS = ["results/pca/base8/scores.csv", "results/family_laws/base8/pc_vs_log10_flops.csv"]
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "resources", "envs"]
+
+
+def _copy_workflow(dest: Path) -> Path:
+    dest.mkdir()
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def _csv_tables(root: Path) -> dict[str, pd.DataFrame]:
+    return {
+        str(p.relative_to(root)): pd.read_csv(p) for p in sorted((root / "results").rglob("*.csv"))
+    }
+
+
+def test_project_workflow_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
+    if not (REPO / "workflow" / "rules" / "pca.smk").read_text().count("rule capability_pca"):
+        pytest.skip("the capability stage (rules capability_pca, family_laws) is not in this tree")
+    slurm_dir = _copy_workflow(tmp_path / "slurm")
+    local_dir = _copy_workflow(tmp_path / "local")
+    slurm_profile = ["--profile", REPO / "profiles" / "slurm"]
+    submit_all = ["--configfile", SLURM_DIR / "submit-all.yaml"]
+
+    # By default the cheap analysis rules run on the submitting node: no job is queued.
+    first = snakemake(["results/scores/base.csv", *slurm_profile, *FAST], slurm_dir, timeout=180)
+    assert first.returncode == 0, _log(first)
+    assert "localrule import_scores:" in first.stdout + first.stderr, _log(first)
+    assert not SUBMITTED.search(first.stdout + first.stderr)
+    # With `cluster: {local_analysis: false}` they are submitted, here so that every further job
+    # of the project's workflow passes through the scheduler.
+    run = snakemake([*ANALYSIS_TARGETS, *slurm_profile, *FAST, *submit_all], slurm_dir, timeout=420)
+    assert run.returncode == 0, _log(run)
+    text = run.stdout + run.stderr
+    assert "localrule" not in text
+    submitted = SUBMITTED.findall(text)
+    ran = re.findall(r"^rule (\w+):", text, re.M)
+    assert {"capability_pca", "family_laws"} <= set(ran)
+    assert len(submitted) == len(ran), text[-8000:]
+    run_id = RUN_ID.search(text).group(1)
+    records = wait_for_records(slurm_cluster["jobcomp_log"], submitted)
+    for job_id in submitted:
+        assert records[job_id]["Name"] == run_id
+        assert records[job_id]["JobState"] == "COMPLETED"
+        assert records[job_id]["WorkDir"] == str(slurm_dir)
+
+    local = snakemake([*ANALYSIS_TARGETS, "--profile", REPO / "profiles" / "local"], local_dir)
+    assert local.returncode == 0, _log(local)
+    slurm_tables, local_tables = _csv_tables(slurm_dir), _csv_tables(local_dir)
+    assert set(slurm_tables) == set(local_tables)
+    assert set(ANALYSIS_TARGETS) <= set(slurm_tables)
+    for name, table in local_tables.items():
+        pd.testing.assert_frame_equal(slurm_tables[name], table, check_exact=False, rtol=1e-9)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import PurePath
 
 __all__ = [
     "GpuResourceError",
     "RuleInfo",
     "check_gpu_request",
+    "check_local_rules",
     "checked_gpu_resource",
-    "submitting_node_rules",
 ]
 
 
@@ -23,25 +22,28 @@ class GpuResourceError(ValueError):
 
 @dataclass(frozen=True)
 class RuleInfo:
-    """What decides where a rule runs: its name, the rule file it is in, and whether it
-    declares a `gpu` resource at all (the amount may depend on wildcards)."""
+    """What decides where a rule may run: its name, whether it runs on the submitting node of a
+    cluster (`localrule: True`), and whether it declares a `gpu` resource at all (the amount
+    may depend on wildcards)."""
 
     name: str
-    snakefile: str
+    local: bool
     declares_gpu: bool
 
 
-def submitting_node_rules(rules: Iterable[RuleInfo], analysis_rule_files: Iterable[str]) -> list[str]:
-    """Names of the rules to run on the submitting node under a cluster executor.
-
-    These are the rules defined in one of `analysis_rule_files` (matched on the file name, e.g.
-    "pca.smk"), except any rule that declares a `gpu` resource: a GPU job is never run on the
-    login node, whatever file it is in.
-    """
-    files = {PurePath(f).name for f in analysis_rule_files}
-    return sorted(
-        r.name for r in rules if PurePath(r.snakefile).name in files and not r.declares_gpu
-    )
+def check_local_rules(rules: Iterable[RuleInfo]) -> list[str]:
+    """Names of the rules that run on the submitting node, sorted; raise `GpuResourceError` if
+    one of them declares a `gpu` resource (GPU work does not belong on a cluster's login node,
+    and a local rule gets no GPUs from the scheduler)."""
+    rules = list(rules)
+    bad = sorted(r.name for r in rules if r.local and r.declares_gpu)
+    if bad:
+        raise GpuResourceError(
+            f"rule(s) {', '.join(repr(b) for b in bad)} declare a 'gpu' resource but are marked "
+            "`localrule: True`, so on a cluster they would run on the submitting node without "
+            "GPUs; remove `localrule: True` from GPU rules (docs/cluster.md)"
+        )
+    return sorted(r.name for r in rules if r.local)
 
 
 def check_gpu_request(

@@ -1,35 +1,28 @@
 # Cluster execution (docs/cluster.md): which rules run on the submitting node, and GPU requests
 # that fail with a clear message.  Included last by the Snakefile, once every rule exists.
+#
+# Cheap analysis rules carry `localrule: True`: under a cluster executor they run on the
+# submitting node instead of queueing one job each, so a paper reproduction does not wait for
+# hundreds of tiny jobs.  `cluster: {local_analysis: false}` in the config submits them as jobs
+# too (for clusters where nothing may run on the login node).  Rules that declare a `gpu`
+# resource must not be local; that is checked here.
+
 # Imported under other names: the Snakefile namespace already has Snakemake's own `RuleInfo`.
 from snakemake.resources import Resource as _Resource
 
 import obsscale.cluster as _cluster
 
-# Rule files whose rules are cheap analysis steps (seconds, well under a GB).  Under a cluster
-# executor these run on the submitting node instead of queueing one job each, so a paper
-# reproduction does not wait for hundreds of tiny jobs.  A new cheap stage adds its file name
-# here; a rule that declares a `gpu` resource is never run there, whatever file it is in.
-# `cluster: {local_analysis: false}` in the config submits these rules as jobs too (e.g. where
-# nothing may run on the login node).
-ANALYSIS_RULE_FILES = [
-    "scores.smk",
-    "pca.smk",
-    "family_laws.smk",
-    "figures.smk",
-    "fits.smk",
-    "selection.smk",
-]
+# Snakemake keeps the names of rules marked `localrule: True` (or listed by `localrules:`) in
+# this set and has no public accessor for it (snakemake is pinned in requirements.txt).
+_local_rule_names = workflow._localrules
 
-if config.get("cluster", {}).get("local_analysis", True):
-    workflow.localrules(
-        *_cluster.submitting_node_rules(
-            (
-                _cluster.RuleInfo(r.name, str(r.snakefile), "gpu" in r.resources)
-                for r in workflow.rules
-            ),
-            ANALYSIS_RULE_FILES,
-        )
-    )
+_cluster.check_local_rules(
+    _cluster.RuleInfo(r.name, r.name in _local_rule_names, "gpu" in r.resources)
+    for r in workflow.rules
+)
+
+if not config.get("cluster", {}).get("local_analysis", True):
+    _local_rule_names.clear()
 
 
 def _gpu_run_settings(rule):
