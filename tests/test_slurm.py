@@ -19,8 +19,10 @@ What is checked against the scheduler itself:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -91,6 +93,25 @@ def snakemake(args, workdir: Path, timeout: int = 240) -> subprocess.CompletedPr
     return subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True)
 
 
+@contextlib.contextmanager
+def running_snakemake(args, workdir: Path, log_path: Path, timeout: int = 300):
+    """Snakemake in the background, output to `log_path` (see `snakemake`).  Interrupted on leaving
+    the block if still running (a failed test), which also cancels its SLURM jobs."""
+    cmd = ["timeout", "-s", "INT", str(timeout), str(SNAKEMAKE), *map(str, args)]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def completion_records(jobcomp_log: Path) -> dict[str, dict[str, str]]:
     """SLURM's job-completion log as {job id: {field: value}}."""
     records = {}
@@ -131,15 +152,14 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
     local_dir.mkdir()
     common = ["-s", TEST_SNAKEFILE, "--config", "slow_seconds=10"]
 
-    cmd = [
-        "timeout", "-s", "INT", "300", str(SNAKEMAKE), *common,
-            "--profile", REPO / "profiles" / "slurm", *FAST, "--retries", "1",
-    ]  # fmt: skip
+    # The run on one workstation, for comparison, meanwhile.
+    local_args = [*common, "--profile", REPO / "profiles" / "local"]
+    slurm_args = [*common, "--profile", REPO / "profiles" / "slurm", *FAST, "--retries", "1"]
     log_path = tmp_path / "slurm_run.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=slurm_dir, env=_env(), stdout=log, stderr=subprocess.STDOUT
-        )
+    with (
+        running_snakemake(local_args, local_dir, tmp_path / "local.log") as local,
+        running_snakemake(slurm_args, slurm_dir, log_path) as proc,
+    ):
         # Cancel the first slow job as soon as it runs inside SLURM.
         marker = slurm_dir / "out" / "slow_started_10.txt"
         deadline = time.monotonic() + 180
@@ -150,6 +170,7 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
         cancelled = marker.read_text().split()[0]
         subprocess.run(["scancel", cancelled], check=True)
         rc = proc.wait(timeout=320)
+        local_rc = local.wait(timeout=300)
     run_log = log_path.read_text()
     assert rc == 0, run_log[-8000:]
 
@@ -175,8 +196,7 @@ def test_jobs_go_through_slurm_and_a_cancelled_job_is_retried(slurm_cluster, tmp
         assert (slurm_dir / "out" / f"numbers_{n}.txt.jobid").read_text().strip() in submitted
 
     # Same outputs as on one workstation.
-    local = snakemake([*common, "--profile", REPO / "profiles" / "local"], local_dir)
-    assert local.returncode == 0, _log(local)
+    assert local_rc == 0, (tmp_path / "local.log").read_text()[-8000:]
     for name in ["numbers_10.txt", "numbers_20.txt", "sum_10.txt", "sum_20.txt"]:
         assert (slurm_dir / "out" / name).read_text() == (local_dir / "out" / name).read_text()
     assert (local_dir / "out" / "sum_10.txt").read_text().strip() == "45"
@@ -236,7 +256,11 @@ def test_project_workflow_through_slurm_equals_a_local_run(slurm_cluster, tmp_pa
     assert not SUBMITTED.search(first.stdout + first.stderr)
     # With `cluster: {local_analysis: false}` they are submitted, here so that every further job
     # of the project's workflow passes through the scheduler.
-    run = snakemake([*ANALYSIS_TARGETS, *slurm_profile, *FAST, *submit_all], slurm_dir, timeout=420)
+    local_args = [*ANALYSIS_TARGETS, "--profile", REPO / "profiles" / "local"]
+    slurm_args = [*ANALYSIS_TARGETS, *slurm_profile, *FAST, *submit_all]
+    with running_snakemake(local_args, local_dir, tmp_path / "local.log", timeout=420) as local:
+        run = snakemake(slurm_args, slurm_dir, timeout=420)
+        local_rc = local.wait(timeout=420)
     assert run.returncode == 0, _log(run)
     text = run.stdout + run.stderr
     assert "localrule" not in text
@@ -251,8 +275,7 @@ def test_project_workflow_through_slurm_equals_a_local_run(slurm_cluster, tmp_pa
         assert records[job_id]["JobState"] == "COMPLETED"
         assert records[job_id]["WorkDir"] == str(slurm_dir)
 
-    local = snakemake([*ANALYSIS_TARGETS, "--profile", REPO / "profiles" / "local"], local_dir)
-    assert local.returncode == 0, _log(local)
+    assert local_rc == 0, (tmp_path / "local.log").read_text()[-8000:]
     slurm_tables, local_tables = _csv_tables(slurm_dir), _csv_tables(local_dir)
     assert set(slurm_tables) == set(local_tables)
     assert set(ANALYSIS_TARGETS) <= set(slurm_tables)
