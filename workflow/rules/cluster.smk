@@ -57,6 +57,8 @@ for _rule in list(workflow.rules):
         _rule.resources["gpu"] = _Resource(
             "gpu",
             _cluster.checked_gpu_resource(
-                _rule.name, _declared_gpus(_rule.resources["gpu"]), _gpu_run_settings(_rule)
+                _rule.name,
+                _declared_gpus(_rule.resources["gpu"]),
+                _gpu_run_settings(_rule),
             ),
         )
