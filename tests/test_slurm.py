@@ -12,6 +12,7 @@ What is checked against the scheduler itself:
     completes; the completion log shows the first job CANCELLED and the second COMPLETED;
   - outputs equal those of a run with profiles/local;
   - an unknown partition stops the run with SLURM's own message naming the partition;
+  - a rule's `gpu` resource reaches SLURM as a GPU request (`sbatch --gpus=N`);
   - the project's workflow (analysis-only targets of the default paper reproduction) gives the
     same tables through SLURM as on one workstation, its analysis rules run on the submitting
     node by default, and with `cluster: {local_analysis: false}` every one is a SLURM job.
@@ -281,3 +282,18 @@ def test_project_workflow_through_slurm_equals_a_local_run(slurm_cluster, tmp_pa
     assert set(ANALYSIS_TARGETS) <= set(slurm_tables)
     for name, table in local_tables.items():
         pd.testing.assert_frame_equal(slurm_tables[name], table, check_exact=False, rtol=1e-9)
+
+
+def test_gpu_resource_becomes_a_gpu_request_to_slurm(slurm_cluster, tmp_path):
+    # `resources: gpu=1` is submitted as `sbatch --gpus=1`; the test cluster has no GPUs, so
+    # SLURM itself refuses the job and the run stops with its message.
+    result = snakemake(
+        ["-s", TEST_SNAKEFILE, "out/gpu.txt", "--profile", REPO / "profiles" / "slurm",
+         *FAST, "--retries", "0"],
+        tmp_path,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert "--gpus=1" in text, _log(result)
+    assert "Invalid generic resource (gres) specification" in text, _log(result)
