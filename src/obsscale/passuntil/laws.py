@@ -202,7 +202,7 @@ def _mixture_logpu(theta: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.logaddexp(np.log(w) + t1, np.log1p(-w) + t2)
 
 
-def compare_mixture(N, pu, n_starts: int = 4, seed: int = 0) -> dict:
+def compare_mixture(N, pu, n_starts: int = 3, seed: int = 0) -> dict:
     """Two-component "multiple circuits" mixture sum_j w_j exp(-c_j N^-alpha_j) vs the single law.
 
     Both are fitted by least squares on log PU (the scale on which tiny pass rates are measured), and
@@ -230,14 +230,28 @@ def compare_mixture(N, pu, n_starts: int = 4, seed: int = 0) -> dict:
         out["evidence"] = f"{n} usable models; the 5-parameter mixture needs >= 7"
         return out
     rng = np.random.default_rng(seed)
-    best = None
+    order = np.argsort(x)
+    starts = []
+    # Circuits that dominate different size ranges: start from separate laws for the smaller and
+    # the larger models at each split, then a few random perturbations of the single law.
+    for k in range(3, n - 2):
+        lo, hi = order[:k], order[k:]
+        try:
+            a, b = TaskScalingLaw().fit(N[lo], pu[lo]), TaskScalingLaw().fit(N[hi], pu[hi])
+        except ValueError:
+            continue
+        starts.append([0.0, a.log_c_, a.alpha_, b.log_c_, b.alpha_])
     for i in range(n_starts):
-        jit = rng.normal(scale=[1.0, 1.0, 0.3, 1.0, 0.3]) if i else np.zeros(5)
-        start = np.array([0.0, base.log_c_ + 1, base.alpha_ * 1.5, base.log_c_ - 1,
-                          base.alpha_ * 0.5]) + jit
+        jit = rng.normal(scale=[1.0, 1.0, 0.3, 1.0, 0.3])
+        starts.append(np.array([0.0, base.log_c_ + 1, base.alpha_ * 1.5, base.log_c_ - 1,
+                                base.alpha_ * 0.5]) + jit)
+    lower, upper = np.array([-20, -50, -5, -50, -5]), np.array([20, 50, 10, 50, 10])
+    best = None
+    for start in starts:
+        start = np.clip(np.asarray(start, dtype=float), lower + 1e-6, upper - 1e-6)
         try:
             res = optimize.least_squares(lambda th: _mixture_logpu(th, x) - y, start,
-                                         bounds=([-20, -50, -5, -50, -5], [20, 50, 10, 50, 10]))
+                                         bounds=(lower, upper))
         except (ValueError, FloatingPointError):
             continue
         if best is None or res.cost < best.cost:
