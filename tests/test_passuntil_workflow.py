@@ -29,7 +29,7 @@ def test_estimate_law_and_figures_on_a_simulated_series(tmp_path):
     for j, N in enumerate(sizes):
         ps = [np.exp(-np.exp(lc - a * np.log(N))) for lc, a in instances]
         task = PassUntilTask(name="sim", instances=[{"id": f"i{k}", "p": p} for k, p in enumerate(ps)],
-                             prompt="{p}", checker_spec={"name": "regex", "pattern": "^1$"}, r=3,
+                             prompt="{p}", checker_spec={"name": "regex", "pattern": "^1$"}, r=20,
                              K_max=200_000, batch={"initial": 64, "growth": 2, "max": 8192}, seed=j)
         path = tmp_path / f"m{j}.jsonl"
         pass_until(task, SimulatedBackend(), f"m{j}", path, progress=False)
@@ -77,6 +77,8 @@ def test_workflow_end_to_end_on_tiny_models(tmp_path):
         "enabled": True,
         "tasks": {"tiny_patterns": str(REPO / "config/passuntil/tasks/tiny_patterns.yaml")},
         "series": {"tiny": {"models": models}},
+        # The default config's tasks merge into this one: name the run explicitly.
+        "runs": [{"series": "tiny", "task": "tiny_patterns"}],
         "backend": {"name": "hf", "options": {"device": "cpu", "max_batch_size": 128}},
         "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10},
         "bootstrap": {"n": 200, "level": 0.9, "seed": 0},
