@@ -200,3 +200,38 @@ def test_vllm_backend_seeding(tiny_model):
     a = be.sample(["Write a word:"] * 3, [1, 2, 3], **kw)
     b = be.sample(["x", "Write a word:", "Write a word:", "Write a word:"], [0, 1, 2, 3], **kw)
     assert [g.text for g in a] == [g.text for g in b[1:]]
+
+
+def test_lm_eval_task_definition_is_reused(tmp_path, monkeypatch):
+    """Prompt, target, stop sequences and the regex filter come from the lm-eval task object."""
+    import types
+
+    class FakeTask:
+        eval_docs = [{"input": "Today is 03/12/2021. Tomorrow?", "target": "03/13/2021"}]
+        config = types.SimpleNamespace(
+            generation_kwargs={"until": ["Q:", "\n\n"]},
+            filter_list=[{"name": "strict", "filter": [
+                {"function": "regex", "regex_pattern": r"answer is (\d\d/\d\d/\d{4})"},
+                {"function": "take_first"}]}])
+
+        def doc_to_text(self, doc):
+            return f"Q: {doc['input']}\nA:"
+
+        def doc_to_target(self, doc):
+            return doc["target"]
+
+    class FakeManager:
+        def load_task_or_group(self, names):
+            return {names[0]: FakeTask()}
+
+    fake = types.ModuleType("lm_eval.tasks")
+    fake.TaskManager = FakeManager
+    monkeypatch.setitem(sys.modules, "lm_eval.tasks", fake)
+    yml = tmp_path / "t.yaml"
+    yml.write_text("name: date_lm\ndata: {lm_eval: fake_date}\nchecker: exact_match\n")
+    task = load_task(yml)
+    inst = task.instances[0]
+    assert task.render(inst) == "Q: Today is 03/12/2021. Tomorrow?\nA:"
+    assert task.stop == ["Q:", "\n\n"]
+    assert task.checker(inst, " so the answer is 03/13/2021.")
+    assert not task.checker(inst, " 03/13/2021")  # the task's own extraction pattern applies
