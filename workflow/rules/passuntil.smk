@@ -56,6 +56,8 @@ rule passuntil_sample:
         "results/passuntil/{series}/{task}/samples/{model}.jsonl",
     log:
         "logs/passuntil/{series}/{task}/sample_{model}.log",
+    conda:
+        "../../envs/eval.yaml"
     threads: PU.get("resources", {}).get("threads", 1)
     resources:
         mem_mb=PU.get("resources", {}).get("mem_mb", 8000),
@@ -81,6 +83,8 @@ rule passuntil_estimate:
         summary="results/passuntil/{series}/{task}/summary.csv",
     log:
         "logs/passuntil/{series}/{task}/estimate.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         models=lambda wc: [m["name"] for m in passuntil_models(wc.series)],
         sizes=lambda wc: [float(m["N"]) for m in passuntil_models(wc.series)],
@@ -99,6 +103,8 @@ rule passuntil_law:
         "results/passuntil/{series}/{task}/law.csv",
     log:
         "logs/passuntil/{series}/{task}/law.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         law=PU.get("law", {}),
     script:
@@ -125,6 +131,8 @@ for _fig in PU_FIGURES:
             **figure_outputs(_fig),
         log:
             f"logs/passuntil/{_fig}.log",
+        conda:
+            "../../envs/analysis.yaml"
         params:
             figure=_fig,
             runs=[{"series": s, "task": t} for s, t in passuntil_runs()],
