@@ -121,7 +121,7 @@ def _schema_error(file: str, where: str, err) -> EvaluationConfigError:
 def load_model_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate the model sheet; fill defaults, `Model` names, slugs and 6·N·D FLOPs.
 
-    Rows are numbered as in a spreadsheet: the header is row 1, the first model row 2.
+    Rows are numbered by their line in the file (the header is row 1 unless comments precede it).
     """
     import jsonschema
 
@@ -129,20 +129,23 @@ def load_model_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) ->
     schema = _load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     with open(path, newline="") as f:
-        lines = [line for line in f if line.strip() and not line.lstrip().startswith("#")]
-    reader = csv.reader(lines, delimiter="\t")
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise EvaluationConfigError(f"{file}: the model sheet is empty (no header row)") from None
+        # Rows are named by their line in the file (comment and blank lines count), as an editor shows.
+        numbered = [
+            (n, line) for n, line in enumerate(f, start=1) if line.strip() and not line.lstrip().startswith("#")
+        ]
+    if not numbered:
+        raise EvaluationConfigError(f"{file}: the model sheet is empty (no header row)")
+    header_line, header_text = numbered[0]
+    header = [h.strip() for h in next(csv.reader([header_text], delimiter="\t"))]
     known = set(schema["properties"])
     for h in header:
         if h not in known:
             raise EvaluationConfigError(
-                f"{file}: row 1: unknown column '{h}' (known columns: {', '.join(sorted(known))})"
+                f"{file}: row {header_line}: unknown column '{h}' (known columns: {', '.join(sorted(known))})"
             )
     rows = []
-    for i, cells in enumerate(reader, start=2):
+    for i, text in numbered[1:]:
+        cells = next(csv.reader([text.rstrip("\r\n")], delimiter="\t"))
         if len(cells) != len(header):
             raise EvaluationConfigError(
                 f"{file}: row {i}: {len(cells)} tab-separated cells, the header has {len(header)}"
