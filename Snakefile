@@ -19,6 +19,6 @@ include: "workflow/rules/eval.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

@@ -92,3 +92,5 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
         force=True,
     )
     logging.captureWarnings(True)
+    # Font subsetting in PDF output logs every glyph at INFO.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
