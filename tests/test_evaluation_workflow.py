@@ -33,7 +33,7 @@ def make_workdir(path: Path, models=("s", "m", "l")) -> Path:
     """A copy of the workflow (so results stay out of the repository) with tiny models built in it."""
     from obsscale.tiny_models import build_tiny_causal_lm
 
-    for item in ("Snakefile", "workflow", "config", "resources"):
+    for item in ("Snakefile", "workflow", "config", "resources", "envs"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, path / item)
     shutil.copytree(ROOT / "tests/eval", path / "tests/eval")
@@ -60,18 +60,22 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
     env = {**os.environ, **OFFLINE, "PYTHONPATH": str(ROOT / "src")}
     # Start the workflow and kill it (SIGKILL, whole process group) as soon as one job finished:
     # the next job is then loading its model or evaluating.
+    out = open(tmp_path / "first_run.log", "w")
     proc = subprocess.Popen(
         snakemake_cmd("--until", "eval_aggregate"), cwd=work, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=out, stderr=subprocess.STDOUT,
     )
+    # Wait until Snakemake has recorded one finished job (its file renamed into place and its
+    # metadata written), then kill inside the next job, which spends ~20 s loading and evaluating.
     deadline = time.time() + 300
-    while time.time() < deadline and not list(runs.glob("*/tiny.json")):
+    while time.time() < deadline and "Finished jobid" not in (tmp_path / "first_run.log").read_text():
+        assert proc.poll() is None, (tmp_path / "first_run.log").read_text()[-3000:]
         time.sleep(0.2)
-    finished = list(runs.glob("*/tiny.json"))
-    assert finished, "no evaluation job finished within 300 s"
-    time.sleep(3)  # well inside the next job (each takes ~20 s)
+    assert list(runs.glob("*/tiny.json")), "no evaluation job finished within 300 s"
+    time.sleep(2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    out.close()
     done_before = {p: p.stat().st_mtime_ns for p in runs.glob("*/tiny.json")}
     assert len(done_before) < 3, "the kill came too late to interrupt a job"
     for p in done_before:  # whatever exists is complete: it parses and has results
@@ -89,15 +93,23 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
     suite = load_suites(work / "tests/eval/suites.yaml", ROOT / "workflow/schemas/suites.schema.yaml")["tiny"]
     wide = pd.read_csv(work / "results/eval/tiny/scores_wide.csv")
     assert list(wide.columns) == META_COLUMNS + list(suite["benchmarks"])
-    assert sorted(wide["Model"]) == ["tiny-l", "tiny-m", "tiny-s"]
+    imported = pd.read_csv(work / "tests/eval/imported_scores.csv")
+    assert sorted(wide["Model"]) == sorted({"tiny-s", "tiny-m", "tiny-l", *imported["Model"]})
     wide = wide.set_index("Model")
+    published = imported.set_index("Model")
+    for model in published.index.difference(["tiny-m"]):  # imported rows come through as published
+        assert wide.loc[model, "AddMC"] == published.loc[model, "AddMC"]
     assert math.isnan(wide.loc["tiny-l", "FLOPs (1E21)"])  # no data size: a row, without FLOPs
     assert wide.loc["tiny-s", "FLOPs (1E21)"] == pytest.approx(6 * 0.00002 * 0.001)
     metrics = wide[list(suite["benchmarks"])]
     assert ((metrics >= 0) & (metrics <= 1)).all().all()
 
     tidy = pd.read_csv(work / "results/eval/tiny/scores_tidy.csv")
-    assert set(tidy["source"]) == {"run"} and (tidy["harness_version"] == "0.4.13").all()
+    assert set(tidy["source"]) == {"run", "imported"}
+    assert (tidy.loc[tidy["source"] == "run", "harness_version"] == "0.4.13").all()
+    # tiny-m has both a run and a published value: the config prefers the run.
+    both = tidy[(tidy["model"] == "tiny-m") & (tidy["benchmark"] == "AddMC")].set_index("source")["value"]
+    assert wide.loc["tiny-m", "AddMC"] == both["run"] != both["imported"]
     for model in ("s", "m", "l"):
         data = json.loads((runs / f"tiny-{model}/tiny.json").read_text())
         res = data["results"]
@@ -113,7 +125,21 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
         log = (work / f"logs/eval/tiny-{model}/tiny.log").read_text()
         assert log.count("Initializing hf model") == 1
     nothing = run_snakemake(work, "--until", "eval_aggregate", "-n")
-    assert "Nothing to be done" in nothing.stdout + nothing.stderr
+    assert nothing.returncode == 0 and "eval_run" not in nothing.stdout + nothing.stderr
+
+    # The evaluated table feeds the analyses: capability space and per-family laws on it.
+    pca_targets = ["results/pca/evaluated/scores.csv", "results/family_laws/evaluated/pc_vs_log10_flops.csv"]
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(ROOT / "src")}
+    analysed = subprocess.run([sys.executable, "-m", "snakemake", *pca_targets, "--cores", "1",
+                               "--configfile", TEST_CONFIG], cwd=work, env=env, capture_output=True, text=True)
+    assert analysed.returncode == 0, analysed.stderr[-3000:]
+    assert "rule eval_run" not in analysed.stdout + analysed.stderr  # nothing re-evaluated
+    pcs = pd.read_csv(work / "results/pca/evaluated/scores.csv").set_index("Model")
+    assert set(pcs.index) == set(wide.index)  # every model gets PC scores, FLOPs or not
+    assert pcs[["PC-1", "PC-2"]].notna().all().all()
+    assert math.isnan(pcs.loc["tiny-l", "FLOPs (1E21)"])
+    laws = pd.read_csv(work / "results/family_laws/evaluated/pc_vs_log10_flops.csv")
+    assert set(laws["family"]) <= {"TinyLlama-test", "TinyGPT-test"} and len(laws) >= 2
 
 
 @pytest.mark.slow
@@ -157,3 +183,36 @@ def test_response_cache_resumes_inside_a_job(tmp_path, monkeypatch):
     second = run_suite(model, suite, tmp_path / "second.json", **kwargs)
     for task in ("add_mc_en", "add_mc_fr", "add_gen"):
         assert first["results"][task] == second["results"][task]
+
+
+def _vllm_skip_reason() -> str | None:
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return "the vLLM backend needs a CUDA device; none is present"
+    if importlib.util.find_spec("vllm") is None:
+        return "the vLLM backend needs the optional vllm package (pip install -e .[vllm])"
+    return None
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_vllm_backend_matches_the_sheet_row(tmp_path, monkeypatch):
+    reason = _vllm_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from obsscale.tiny_models import build_tiny_causal_lm
+
+    model_dir = build_tiny_causal_lm(tmp_path / "m", hidden_size=64, num_layers=2, num_heads=2)
+    suite = load_suites(ROOT / "tests/eval/suites.yaml", ROOT / "workflow/schemas/suites.schema.yaml")["tiny"]
+    model = {"name": "m", "model": str(model_dir), "dtype": "float32", "backend": "vllm", "gpus": 1,
+             "batch_size": "auto", "model_args": "gpu_memory_utilization=0.3"}
+    monkeypatch.chdir(ROOT)
+    start = time.perf_counter()
+    out = run_suite(model, suite, tmp_path / "vllm.json", tmp_path / "cache",
+                    include_paths=[str(ROOT / "tests/eval_tasks")], bootstrap_iters=0)
+    print(f"vLLM: tiny suite in {time.perf_counter() - start:.1f} s")
+    assert out["config"]["model"] == "vllm"
+    assert 0 <= out["results"]["add_mc_en"]["acc,none"] <= 1

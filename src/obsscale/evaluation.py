@@ -178,15 +178,14 @@ def load_model_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) ->
 
 def check_families(sheet: pd.DataFrame, families_path: str | os.PathLike, file: str = "model sheet") -> None:
     """Every model's family must be one the analyses know (families YAML), else its row is named."""
-    fam = yaml.safe_load(Path(families_path).read_text()) or {}
-    known = set()
-    for key in ("eval_base_families", "misc_base_families", "eval_instruct_families"):
-        known.update(fam.get(key) or [])
+    from obsscale.data import load_families
+
+    known = set(load_families(families_path).known_families)
     for _, r in sheet.iterrows():
         if r["family"] not in known:
             raise EvaluationConfigError(
-                f"{file}: row {r['row']}, field 'family': '{r['family']}' is not listed in "
-                f"{families_path} (eval_base_families, misc_base_families or eval_instruct_families)"
+                f"{file}: row {r['row']}, field 'family': '{r['family']}' is not a family of "
+                f"{families_path}"
             )
 
 

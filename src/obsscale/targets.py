@@ -44,8 +44,17 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+def evaluation_targets(config: Config) -> list[str]:
+    """The evaluation stage's tables (docs/evaluation.md); none unless `evaluation.enabled`."""
+    ev = config.get("evaluation") or {}
+    if not ev.get("enabled", False):
+        return []
+    return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
+    evaluation_targets,
     score_targets,
     capability_targets,
     capability_figure_targets,

@@ -3,7 +3,8 @@
 # results/eval/runs/{model}/{suite}.json atomically (never a partial file), keeps lm-eval's response
 # cache under results/eval/cache/ so a killed job resumes inside the job, and logs to
 # logs/eval/{model}/{suite}.log.  The aggregation joins every job of the sheet into a tidy table and
-# the wide table that a `scores:` entry of the config can name.
+# the wide table that a `scores:` entry of the config can name.  The final targets are listed by
+# obsscale.targets.evaluation_targets.
 
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def eval_model(wildcards):
 
 def eval_jobs():
     """Results files of every (model, suite) of the sheet."""
+    if EVAL_MODELS is None:
+        raise ValueError(
+            "an evaluation table was requested but evaluation.enabled is false in the config"
+        )
     return [
         f"results/eval/runs/{slug}/{suite}.json"
         for slug, row in EVAL_MODELS.iterrows()
@@ -72,17 +77,6 @@ def eval_resource(field, default_key, scale):
     return fn
 
 
-@final_output
-def evaluation_targets(config):
-    if not EVAL.get("enabled", False):
-        return []
-    name = EVAL["name"]
-    return [
-        f"results/eval/{name}/scores_tidy.csv",
-        f"results/eval/{name}/scores_wide.csv",
-    ]
-
-
 rule eval_run:
     input:
         # A local checkpoint folder is an input (a changed checkpoint re-runs the job); hub ids are not.
@@ -96,6 +90,8 @@ rule eval_run:
     wildcard_constraints:
         model="[A-Za-z0-9._-]+",
         suite="[A-Za-z0-9_-]+",
+    conda:
+        EVAL_ENV
     resources:
         gpu=lambda w: int(EVAL_MODELS.loc[w.model, "gpus"] or 0),
         mem_mb=eval_resource("mem_gb", "mem_gb", 1024),
@@ -124,6 +120,9 @@ rule eval_aggregate:
         "logs/eval/{name}/aggregate.log",
     wildcard_constraints:
         name="[A-Za-z0-9_.-]+",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         sheet_schema=EVAL_SHEET_SCHEMA,
         columns=lambda w: eval_columns(),
