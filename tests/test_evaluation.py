@@ -292,3 +292,23 @@ def test_example_config_plans_one_job_per_model_and_suite(tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts.get("eval_run") == n_jobs, out
+
+
+def test_plan_lists_jobs_columns_and_resources(tmp_path):
+    from obsscale.evaluation import plan_evaluation
+
+    settings = {"model_sheet": str(ROOT / "config/models.tsv"), "suites_file": str(ROOT / "config/suites.yaml"),
+                "suites": ["base"], "default_resources": {"mem_gb": 2, "runtime_min": 30}}
+    plan = plan_evaluation(settings, ROOT / "resources/obsscaling/families.yaml", SHEET_SCHEMA, SUITES_SCHEMA)
+    assert plan.columns() == list(plan.suites["base"]["benchmarks"])
+    assert "results/eval/runs/meta-llama__Llama-2-7b-hf/emergent.json" in plan.jobs()  # the row's own suites
+    assert plan.resources("meta-llama__Llama-2-7b-hf") == {"gpu": 1, "mem_mb": 64 * 1024, "runtime": 480}
+
+    sheet = write_sheet(tmp_path, "org/a\t\tLlama-2\t7\t2\t\thf\t0")
+    sheet.write_text(sheet.read_text().replace("gpus\n", "gpus\tsuites\n").replace("\t0\n", "\t0\tbase,nope\n"))
+    with pytest.raises(EvaluationConfigError, match=r"row 2, field 'suites': unknown suite 'nope'"):
+        plan_evaluation({**settings, "model_sheet": str(sheet)}, ROOT / "resources/obsscaling/families.yaml",
+                        SHEET_SCHEMA, SUITES_SCHEMA)
+    plan = plan_evaluation({**settings, "model_sheet": str(write_sheet(tmp_path, "org/a\t\tLlama-2\t7\t2\t\thf\t0"))},
+                           ROOT / "resources/obsscaling/families.yaml", SHEET_SCHEMA, SUITES_SCHEMA)
+    assert plan.resources("org__a") == {"gpu": 0, "mem_mb": 2048, "runtime": 30}  # config defaults
