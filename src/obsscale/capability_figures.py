@@ -209,14 +209,3 @@ def render_capability_figures(families_yaml, base_scores, base_explained_varianc
         fig, data = makers[name]()
         save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
 
-
-CAPABILITY_FIGURES = (
-    "fig2a_explained_variance",
-    "fig2b_loadings",
-    "fig3_pc1_vs_flops_by_family",
-    "figC2_pc2_vs_flops_by_family",
-    "figC2_pc3_vs_flops_by_family",
-    "fig8_pc1_vs_flops_all_families",
-    "figC4_benchmarks_vs_flops",
-)
-INSTRUCT_FIGURES = ("figC1a_instruct_explained_variance", "figC1b_instruct_loadings")

@@ -10,7 +10,18 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from obsscale.capability_figures import CAPABILITY_FIGURES, INSTRUCT_FIGURES
+# Figure stems of the capability stage (rendered by obsscale.capability_figures).  This module is
+# imported when Snakemake parses the workflow, so it imports nothing heavy.
+CAPABILITY_FIGURES = (
+    "fig2a_explained_variance",
+    "fig2b_loadings",
+    "fig3_pc1_vs_flops_by_family",
+    "figC2_pc2_vs_flops_by_family",
+    "figC2_pc3_vs_flops_by_family",
+    "fig8_pc1_vs_flops_all_families",
+    "figC4_benchmarks_vs_flops",
+)
+INSTRUCT_FIGURES = ("figC1a_instruct_explained_variance", "figC1b_instruct_loadings")
 
 Config = dict[str, Any]
 FIGURE_EXTENSIONS = ("png", "pdf", "csv")
