@@ -8,22 +8,22 @@
 
 from pathlib import Path
 
-from obsscale.evaluation import plan_evaluation
-
 EVAL = config.get("evaluation", {"enabled": False})
 
-# Validated when the workflow is parsed: a malformed sheet or suite file stops the run before any
-# job starts, with one message naming the file, row and field.
-EVAL_PLAN = (
-    plan_evaluation(
+if EVAL.get("enabled", False):
+    # Imported only when the stage is on: parsing the default workflow stays light.
+    from obsscale.evaluation import plan_evaluation
+
+    # Validated when the workflow is parsed: a malformed sheet or suite file stops the run before
+    # any job starts, with one message naming the file, row and field.
+    EVAL_PLAN = plan_evaluation(
         EVAL,
         config["families"],
         Path(workflow.basedir) / "workflow/schemas/models.schema.yaml",
         Path(workflow.basedir) / "workflow/schemas/suites.schema.yaml",
     )
-    if EVAL.get("enabled", False)
-    else None
-)
+else:
+    EVAL_PLAN = None
 
 
 # Without `evaluation.enabled` the rules do not exist: nothing can ask for an evaluation.
