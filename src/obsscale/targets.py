@@ -84,8 +84,17 @@ def passuntil_targets(config: Config) -> list[str]:
     return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem)]
 
 
+def evaluation_targets(config: Config) -> list[str]:
+    """The evaluation stage's tables (docs/evaluation.md); none unless `evaluation.enabled`."""
+    ev = config.get("evaluation") or {}
+    if not ev.get("enabled", False):
+        return []
+    return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
+    evaluation_targets,
     score_targets,
     capability_targets,
     capability_figure_targets,
