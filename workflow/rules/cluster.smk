@@ -52,13 +52,13 @@ def _declared_gpus(declared):
 # Every job's `gpu` request is checked against the run's settings before it is scheduled, so
 # that a GPU job on a machine declared without GPUs stops the run with a message naming the rule
 # and the setting to change (obsscale.cluster.check_gpu_request).
-for _rule in list(workflow.rules):
-    if "gpu" in _rule.resources:
-        _rule.resources["gpu"] = _Resource(
+for _r in list(workflow.rules):
+    if "gpu" in _r.resources:
+        _r.resources["gpu"] = _Resource(
             "gpu",
             _cluster.checked_gpu_resource(
-                _rule.name,
-                _declared_gpus(_rule.resources["gpu"]),
-                _gpu_run_settings(_rule),
+                _r.name,
+                _declared_gpus(_r.resources["gpu"]),
+                _gpu_run_settings(_r),
             ),
         )

@@ -1,41 +1,7 @@
 # Rules of the PassUntil stage (Hu et al. 2023): sample until r passes per instance for every model
 # of a series on every task, estimate pass rates, fit task scaling laws, render the five figures.
-# Disabled in the default config (it needs models); see docs/passuntil.md.
-
-PU = config.get("passuntil", {})
-PU_FIGURES = [
-    "passuntil_pu_vs_n",
-    "passuntil_loglog",
-    "passuntil_instances",
-    "passuntil_resolution",
-    "passuntil_sampling_cost",
-]
-
-
-def passuntil_runs():
-    """(series, task) pairs: `runs` from the config, else every series with every task."""
-    if PU.get("runs"):
-        return [(r["series"], r["task"]) for r in PU["runs"]]
-    return [(s, t) for s in PU.get("series", {}) for t in PU.get("tasks", {})]
-
-
-def passuntil_model(series, name):
-    for m in PU["series"][series]["models"]:
-        if m["name"] == name:
-            return m
-    raise ValueError(f"passuntil: model {name!r} is not in series {series!r}")
-
-
-def passuntil_models(series):
-    # Ordered by N so that the held-out models are the largest.
-    return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
-
-
-def passuntil_dir(series, task):
-    return f"results/passuntil/{series}/{task}"
-
-
-# The final targets are listed by obsscale.targets.passuntil_targets.
+# Disabled in the default config (it needs models); see docs/passuntil.md.  Helper functions live
+# in common.smk; the final targets are listed by obsscale.targets.passuntil_targets.
 
 
 rule passuntil_sample:
@@ -100,16 +66,7 @@ rule passuntil_law:
         "../scripts/passuntil_law.py"
 
 
-def passuntil_figure_inputs(wildcards=None):
-    runs = passuntil_runs()
-    return {
-        "estimates": [f"{passuntil_dir(s, t)}/estimates.csv" for s, t in runs],
-        "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
-        "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
-    }
-
-
-for _fig in PU_FIGURES:
+for _fig in PASSUNTIL_FIGURES:
 
     rule:
         name:
@@ -124,6 +81,6 @@ for _fig in PU_FIGURES:
             "../../envs/analysis.yaml"
         params:
             figure=_fig,
-            runs=[{"series": s, "task": t} for s, t in passuntil_runs()],
+            runs=[{"series": s, "task": t} for s, t in passuntil_runs(config)],
         script:
             "../scripts/passuntil_figure.py"
