@@ -9,7 +9,13 @@ import sys
 SRC = f"{workflow.basedir}/src"
 sys.path.insert(0, SRC)
 
-from obsscale.targets import capability_figure_stems, export_library_path, final_output
+from obsscale.targets import (
+    PASSUNTIL_FIGURES,
+    capability_figure_stems,
+    export_library_path,
+    final_output,
+    passuntil_runs,
+)
 
 export_library_path(SRC)
 
@@ -63,3 +69,32 @@ def capability_figure_inputs(wildcards):
         )
         inputs["instruct_loadings"] = f"results/pca/{figs['instruct_set']}/loadings.csv"
     return inputs
+
+
+# PassUntil (workflow/rules/passuntil.smk).
+PU = config.get("passuntil", {})
+
+
+def passuntil_model(series, name):
+    for m in PU["series"][series]["models"]:
+        if m["name"] == name:
+            return m
+    raise ValueError(f"passuntil: model {name!r} is not in series {series!r}")
+
+
+def passuntil_models(series):
+    # Ordered by N so that the held-out models are the largest.
+    return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
+
+
+def passuntil_dir(series, task):
+    return f"results/passuntil/{series}/{task}"
+
+
+def passuntil_figure_inputs(wildcards=None):
+    runs = passuntil_runs(config)
+    return {
+        "estimates": [f"{passuntil_dir(s, t)}/estimates.csv" for s, t in runs],
+        "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
+        "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
+    }

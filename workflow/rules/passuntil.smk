@@ -1,0 +1,86 @@
+# Rules of the PassUntil stage (Hu et al. 2023): sample until r passes per instance for every model
+# of a series on every task, estimate pass rates, fit task scaling laws, render the five figures.
+# Disabled in the default config (it needs models); see docs/passuntil.md.  Helper functions live
+# in common.smk; the final targets are listed by obsscale.targets.passuntil_targets.
+
+
+rule passuntil_sample:
+    input:
+        task=lambda wc: PU["tasks"][wc.task],
+    output:
+        "results/passuntil/{series}/{task}/samples/{model}.jsonl",
+    log:
+        "logs/passuntil/{series}/{task}/sample_{model}.log",
+    conda:
+        "../../envs/eval.yaml"
+    threads: PU.get("resources", {}).get("threads", 1)
+    resources:
+        mem_mb=PU.get("resources", {}).get("mem_mb", 8000),
+        runtime=PU.get("resources", {}).get("runtime", 720),
+        gpu=PU.get("resources", {}).get("gpu", 0),
+    params:
+        model_path=lambda wc: passuntil_model(wc.series, wc.model)["path"],
+        backend=PU.get("backend", {}).get("name", "hf"),
+        backend_options=PU.get("backend", {}).get("options", {}),
+        check_workers=PU.get("check_workers", 1),
+    script:
+        "../scripts/passuntil_sample.py"
+
+
+rule passuntil_estimate:
+    input:
+        logs=lambda wc: [
+            f"results/passuntil/{wc.series}/{wc.task}/samples/{m['name']}.jsonl"
+            for m in passuntil_models(wc.series)
+        ],
+    output:
+        estimates="results/passuntil/{series}/{task}/estimates.csv",
+        summary="results/passuntil/{series}/{task}/summary.csv",
+    log:
+        "logs/passuntil/{series}/{task}/estimate.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        models=lambda wc: [m["name"] for m in passuntil_models(wc.series)],
+        sizes=lambda wc: [float(m["N"]) for m in passuntil_models(wc.series)],
+        estimator=PU.get("estimator", "unbiased"),
+        k=PU.get("pass_at_k", 8),
+        bootstrap=PU.get("bootstrap", {}),
+    script:
+        "../scripts/passuntil_estimate.py"
+
+
+rule passuntil_law:
+    input:
+        estimates="results/passuntil/{series}/{task}/estimates.csv",
+        summary="results/passuntil/{series}/{task}/summary.csv",
+    output:
+        "results/passuntil/{series}/{task}/law.csv",
+    log:
+        "logs/passuntil/{series}/{task}/law.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        law=PU.get("law", {}),
+    script:
+        "../scripts/passuntil_law.py"
+
+
+for _fig in PASSUNTIL_FIGURES:
+
+    rule:
+        name:
+            _fig
+        input:
+            **passuntil_figure_inputs(),
+        output:
+            **figure_outputs(_fig),
+        log:
+            f"logs/passuntil/{_fig}.log",
+        conda:
+            "../../envs/analysis.yaml"
+        params:
+            figure=_fig,
+            runs=[{"series": s, "task": t} for s, t in passuntil_runs(config)],
+        script:
+            "../scripts/passuntil_figure.py"
