@@ -151,7 +151,7 @@ def grid(tables: FitTables, panels: list[list[tuple]], size=(3.6, 3.0)):
             data.append(fit_panel(ax, tables, *row[j], legend=(i == 0 and j == 0)))
             ax.locator_params(nbins=4)
             # Axis labels once per row / column: fewer texts to lay out is most of the drawing time.
-            if j > 0 and row[0] is not None:
+            if j > 0 and row[0] is not None and row[0][:2] == row[j][:2]:
                 ax.set_ylabel("")
             if i < nr - 1 and j < len(panels[i + 1]) and panels[i + 1][j] is not None \
                     and panels[i + 1][j][2] == row[j][2]:

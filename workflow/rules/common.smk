@@ -98,3 +98,51 @@ def passuntil_figure_inputs(wildcards=None):
         "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
         "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
     }
+
+
+# Scaling-law stage (rules/fits.smk).
+
+
+def experiment_block(name):
+    return config["experiments"][name]
+
+
+def experiment_inputs(wildcards):
+    block = experiment_block(wildcards.experiment)
+    return {
+        "scores": f"results/scores/{block['data']['scores']}.csv",
+        "targets": block["data"]["targets_csv"],
+        "families": config["families"],
+    }
+
+
+FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps")
+
+
+def law_figure_stems():
+    return [
+        *config.get("law_figures", []),
+        *(f"fits_{exp}" for exp in config.get("experiments", {})),
+    ]
+
+
+# Drawing is CPU-bound (text layout dominates), so the figures are split over a few jobs that run
+# in parallel; each job still starts Python only once for many figures.
+LAW_FIGURE_JOBS = 2
+
+
+def law_figure_outputs(job):
+    outputs = {}
+    for stem in law_figure_stems()[job::LAW_FIGURE_JOBS]:
+        if stem.startswith("fits_"):
+            outputs[f"{stem}__png"] = report(
+                f"results/figures/{stem}.png",
+                caption="../report/fits_experiment.rst",
+                category="Scaling laws",
+                subcategory=stem[len("fits_") :],
+            )
+            outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
+            outputs[f"{stem}__csv"] = f"results/figures/{stem}.csv"
+        else:
+            outputs.update(figures_outputs(stem))
+    return outputs
