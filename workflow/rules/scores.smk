@@ -1,1 +1,22 @@
-# Rules of the scores stage.
+# Score tables: each named table of `scores:` is validated into results/scores/{name}.csv, which
+# every later stage reads.  A bad table stops here with one error naming file, line and column.
+
+
+rule import_scores:
+    input:
+        table=lambda w: config["scores"][w.name]["path"],
+        families=config["families"],
+    output:
+        "results/scores/{name}.csv",
+    params:
+        metrics=lambda w: config["scores"][w.name]["metrics"],
+    log:
+        "logs/scores/{name}.log",
+    localrule: True
+    script:
+        "../scripts/import_scores.py"
+
+
+@final_output
+def score_targets(config):
+    return [f"results/scores/{name}.csv" for name in config["scores"]]

@@ -1,0 +1,132 @@
+"""The capability space: imputation + PCA of a model set's benchmark matrix, and the stage that
+writes it for each configured model set."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from obsscale import data as D
+from obsscale.impute import PCAImputer
+from obsscale.io import write_csv, write_json, provenance
+from obsscale.pca import CapabilityPCA
+
+log = logging.getLogger(__name__)
+
+
+class CapabilitySpace:
+    """Imputation then PCA over `metrics`, fitted on one set of models and applied to others.
+
+    `fit(df)` learns `imputer_` and `pca_` from the rows of `df`; `impute(df)` and `transform(df)`
+    apply them unchanged, so a backtest is fit(train) + transform(test) and a bootstrap is a refit
+    on resampled rows.
+    """
+
+    def __init__(self, metrics: Sequence[str], n_components: int = 5, imputation: dict | None = None):
+        self.metrics = metrics
+        self.n_components = n_components
+        self.imputation = imputation
+
+    def _matrix(self, df: pd.DataFrame) -> pd.DataFrame:
+        missing = [m for m in self.metrics if m not in df.columns]
+        if missing:
+            raise KeyError(f"metric column(s) {missing} not in the table")
+        return df.loc[:, list(self.metrics)].astype(float)
+
+    def fit(self, df: pd.DataFrame, y=None) -> "CapabilitySpace":
+        self.imputer_ = PCAImputer(**(self.imputation or {}))
+        imputed = self.imputer_.fit_transform(self._matrix(df))
+        self.pca_ = CapabilityPCA(self.n_components).fit(imputed)
+        return self
+
+    def impute(self, df: pd.DataFrame) -> pd.DataFrame:
+        return self.imputer_.transform(self._matrix(df))
+
+    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
+        return self.pca_.transform(self.impute(df))
+
+    @property
+    def component_names(self) -> list[str]:
+        return self.pca_.component_names
+
+    def explained_variance_table(self) -> pd.DataFrame:
+        ratio = self.pca_.explained_variance_ratio_
+        return pd.DataFrame({
+            "component": self.component_names,
+            "ratio": ratio,
+            "cumulative": np.cumsum(ratio),
+            "variance": self.pca_.explained_variance_,
+        })
+
+    def loadings_table(self) -> pd.DataFrame:
+        """One row per component: its loading vector γ over the metrics, and the centring mean."""
+        table = pd.DataFrame(self.pca_.components_, columns=list(self.metrics))
+        table.insert(0, "component", self.component_names)
+        mean = pd.DataFrame([self.pca_.mean_], columns=list(self.metrics))
+        mean.insert(0, "component", "mean")
+        return pd.concat([table, mean], ignore_index=True)
+
+
+def load_model_set(scores_csv: str | os.PathLike, families_yaml: str | os.PathLike, spec: dict[str, Any]
+                   ) -> tuple[pd.DataFrame, D.Families]:
+    """Read a validated score table and keep the model set described by a config `sets` entry."""
+    families = D.load_families(families_yaml)
+    table = D.read_score_table(scores_csv, spec["metrics"], families)
+    selected = D.select_models(
+        table, families,
+        family_list=spec.get("families", "eval_base"),
+        include_misc_families=spec.get("include_misc_families", False),
+        include_preregistered=spec.get("include_preregistered", False),
+    )
+    if len(selected) <= len(spec["metrics"]):
+        raise D.ScoreTableError(
+            scores_csv, f"the model set keeps only {len(selected)} models for {len(spec['metrics'])} metrics; "
+            "PCA needs more models than metrics")
+    return selected, families
+
+
+def write_capability_space(scores_csv, families_yaml, spec: dict[str, Any], n_components: int,
+                           imputation: dict[str, Any], explained_variance, loadings, scores, imputed,
+                           provenance_json) -> CapabilitySpace:
+    """Stage function of rule `capability_pca`: fit the capability space of one model set and write
+    its explained variance, loadings, per-model PC scores and imputed matrix."""
+    models, families = load_model_set(scores_csv, families_yaml, spec)
+    metrics = list(spec["metrics"])
+    space = CapabilitySpace(metrics, n_components=n_components, imputation=imputation).fit(models)
+    pcs = space.transform(models)
+    meta_cols = [c for c in D.METADATA_COLUMNS if c in models.columns]
+    meta = models[meta_cols].copy()
+    if D.FLOPS in meta:
+        meta["log10_flops"] = D.log10_flops(meta[D.FLOPS])
+    meta["preregistered"] = D.is_preregistered(models, families)
+    imputed_matrix = space.impute(models)
+    was_missing = models[metrics].isna()
+    log.info("%d models, %d families, %d of %d cells imputed; explained variance %s",
+             len(models), models[D.FAMILY].nunique(), int(was_missing.to_numpy().sum()), was_missing.size,
+             np.round(space.pca_.explained_variance_ratio_, 3).tolist())
+    write_csv(space.explained_variance_table(), explained_variance)
+    write_csv(space.loadings_table(), loadings)
+    write_csv(pd.concat([meta, pcs], axis=1), scores)
+    imputed_out = pd.concat([models[[D.MODEL, D.FAMILY]], imputed_matrix], axis=1)
+    imputed_out["imputed_columns"] = [";".join(c for c in metrics if row[c]) for _, row in was_missing.iterrows()]
+    write_csv(imputed_out, imputed)
+    write_json(provenance(
+        {"scores": scores_csv, "families": families_yaml}, spec=spec, n_components=n_components,
+        imputation=imputation, n_models=len(models), n_families=int(models[D.FAMILY].nunique()),
+        imputation_iterations=space.imputer_.n_iter_, imputation_converged=space.imputer_.converged_,
+        imputation_max_change=space.imputer_.max_change_,
+    ), provenance_json)
+    return space
+
+
+def import_scores(source_csv, metrics: Sequence[str], families_yaml, output_csv) -> pd.DataFrame:
+    """Stage function of rule `import_scores`: validate a score table and write it unchanged in
+    content (numbers parsed, names stripped) to `results/scores/`."""
+    table = D.read_score_table(source_csv, list(metrics), D.load_families(families_yaml))
+    write_csv(table, output_csv)
+    log.info("%s: %d models validated", source_csv, len(table))
+    return table

@@ -1,0 +1,238 @@
+"""Score tables: loading, validation and the paper's model sets.
+
+A score table is a CSV with one row per model: `Model`, `Model Family`, compute metadata
+(`Model Size (B)`, `Pretraining Data Size (T)`, `FLOPs (1E21)`) and benchmark columns in [0, 1].
+Every problem is reported as one `ScoreTableError` naming the file, the line and the column, before
+any result is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+MODEL = "Model"
+FAMILY = "Model Family"
+SIZE = "Model Size (B)"
+DATA = "Pretraining Data Size (T)"
+FLOPS = "FLOPs (1E21)"
+METADATA_COLUMNS = (MODEL, FAMILY, SIZE, DATA, FLOPS)
+COMPUTE_COLUMNS = (SIZE, DATA, FLOPS)
+
+# The paper's metric lists (spec §3).
+BASE_METRICS = ("MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd", "HumanEval")
+BASE_METRICS_NONGSM = tuple(m for m in BASE_METRICS if m != "GSM8K")
+INSTRUCT_METRICS = ("MMLU", "ARC-C", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K", "HumanEval")
+
+
+class ScoreTableError(ValueError):
+    """A problem in an input table, located by file, line and column."""
+
+    def __init__(self, path: str | os.PathLike, message: str, *, line: int | None = None,
+                 column: str | None = None):
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        where = self.path
+        if line is not None:
+            where += f", line {line}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}")
+
+
+class ConfigError(ValueError):
+    """A problem in a configuration value, located by its key path."""
+
+
+def csv_line(row_position: int) -> int:
+    """The 1-based line of a data row in its CSV (line 1 is the header)."""
+    return row_position + 2
+
+
+@dataclass(frozen=True)
+class Families:
+    """Family lists, preregistered models and benchmark floors (resources/obsscaling/families.yaml)."""
+
+    eval_base_families: tuple[str, ...] = ()
+    added_later: tuple[str, ...] = ()
+    no_flops_families: tuple[str, ...] = ()
+    misc_base_families: tuple[str, ...] = ()
+    code_families: tuple[str, ...] = ()
+    preregistered_models: tuple[str, ...] = ()
+    eval_instruct_families: tuple[str, ...] = ()
+    benchmark_floors: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def known_families(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for fam in (*self.eval_base_families, *self.misc_base_families, *self.code_families,
+                    *self.eval_instruct_families):
+            seen.setdefault(fam, None)
+        return tuple(seen)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """Canonical legend order: evaluated base, instruct, then misc families."""
+        return self.known_families
+
+    def family_list(self, name: str) -> tuple[str, ...]:
+        lists = {
+            "eval_base": self.eval_base_families,
+            "eval_instruct": self.eval_instruct_families,
+            "all": self.known_families,
+        }
+        if name not in lists:
+            raise ConfigError(f"unknown family list '{name}'; expected one of {sorted(lists)}")
+        return lists[name]
+
+
+def load_families(path: str | os.PathLike) -> Families:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ScoreTableError(path, "families file not found") from None
+    except yaml.YAMLError as exc:
+        raise ScoreTableError(path, f"not valid YAML: {exc}") from None
+    known = {f.name for f in Families.__dataclass_fields__.values()}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ScoreTableError(path, f"unknown keys {unknown}; expected some of {sorted(known)}")
+    kwargs = {}
+    for key, value in raw.items():
+        if key == "benchmark_floors":
+            kwargs[key] = {str(k): float(v) for k, v in (value or {}).items()}
+        else:
+            if value is not None and not isinstance(value, list):
+                raise ScoreTableError(path, f"'{key}' must be a list")
+            kwargs[key] = tuple(str(v) for v in (value or []))
+    return Families(**kwargs)
+
+
+def _numeric(path, df: pd.DataFrame, column: str, lo: float | None, hi: float | None,
+             allow_missing: bool = True) -> pd.Series:
+    raw = df[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ScoreTableError(path, f"'{raw.iloc[pos]}' is not a number", line=csv_line(pos), column=column)
+    finite = values.dropna()
+    if not np.isfinite(finite.to_numpy(dtype=float)).all():
+        pos = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)) & values.notna().to_numpy())[0])
+        raise ScoreTableError(path, "value is not finite", line=csv_line(pos), column=column)
+    for bound, op, word in ((lo, np.less, "below"), (hi, np.greater, "above")):
+        if bound is None:
+            continue
+        out = op(values.to_numpy(dtype=float), bound) & values.notna().to_numpy()
+        if out.any():
+            pos = int(np.flatnonzero(out)[0])
+            raise ScoreTableError(
+                path, f"{values.iloc[pos]} is {word} the allowed range [{lo}, {hi}]",
+                line=csv_line(pos), column=column,
+            )
+    if not allow_missing and values.isna().any():
+        pos = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise ScoreTableError(path, "value is missing", line=csv_line(pos), column=column)
+    return values.astype(float)
+
+
+def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: Families | None = None,
+                     metric_range: tuple[float, float] = (0.0, 1.0)) -> pd.DataFrame:
+    """Read and validate a score table.
+
+    Checks: the file exists and parses; `Model`, `Model Family` and every metric column exist;
+    model names are present and unique; compute metadata are non-negative numbers (missing allowed:
+    such models are test-only in compute-based splits); metrics are numbers in `metric_range`
+    (missing allowed, imputed later); every family is known to `families` (when given).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ScoreTableError(path, "file not found")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ScoreTableError(path, f"cannot be parsed as CSV: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise ScoreTableError(path, "file is empty") from None
+    required = [MODEL, FAMILY, *metrics]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ScoreTableError(path, f"required column(s) missing: {missing}; the header has {list(df.columns)}",
+                              line=1, column=missing[0])
+    if df.empty:
+        raise ScoreTableError(path, "the table has no rows")
+    for col in (MODEL, FAMILY):
+        blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if blank.any():
+            raise ScoreTableError(path, "value is empty", line=csv_line(int(np.flatnonzero(blank)[0])), column=col)
+        df[col] = df[col].str.strip()
+    dup = df[MODEL].duplicated(keep="first")
+    if dup.any():
+        pos = int(np.flatnonzero(dup.to_numpy())[0])
+        first = int(np.flatnonzero((df[MODEL] == df[MODEL].iloc[pos]).to_numpy())[0])
+        raise ScoreTableError(
+            path, f"duplicate model '{df[MODEL].iloc[pos]}' (first on line {csv_line(first)})",
+            line=csv_line(pos), column=MODEL,
+        )
+    if families is not None:
+        known = set(families.known_families)
+        unknown = ~df[FAMILY].isin(known)
+        if unknown.any():
+            pos = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise ScoreTableError(
+                path,
+                f"unknown family '{df[FAMILY].iloc[pos]}' (model '{df[MODEL].iloc[pos]}'); "
+                f"add it to the families file or correct the name{_did_you_mean(df[FAMILY].iloc[pos], known)}",
+                line=csv_line(pos), column=FAMILY,
+            )
+    for col in COMPUTE_COLUMNS:
+        if col in df.columns:
+            df[col] = _numeric(path, df, col, 0.0, None)
+    for col in metrics:
+        df[col] = _numeric(path, df, col, *metric_range)
+    if df[list(metrics)].isna().all(axis=None):
+        raise ScoreTableError(path, "every metric value is missing")
+    return df
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def select_models(df: pd.DataFrame, families: Families, *, family_list: str = "eval_base",
+                  include_misc_families: bool = False, include_preregistered: bool = False) -> pd.DataFrame:
+    """The paper's model sets (spec §1.2).
+
+    `eval_base` without preregistered models is the default 77-model, 21-family base set;
+    `include_preregistered` adds the 20 models released after the paper's first version;
+    `include_misc_families` adds the families whose metadata were collected but not analysed.
+    """
+    allowed = set(families.family_list(family_list))
+    if include_misc_families:
+        allowed |= set(families.misc_base_families)
+    keep = df[FAMILY].isin(allowed)
+    if not include_preregistered:
+        keep &= ~df[MODEL].isin(set(families.preregistered_models))
+    return df.loc[keep].reset_index(drop=True)
+
+
+def is_preregistered(df: pd.DataFrame, families: Families) -> pd.Series:
+    return df[MODEL].isin(set(families.preregistered_models))
+
+
+def log10_flops(flops_1e21):
+    """log10 of training compute in units of 1e21 FLOPs (the paper adds 1e-9 to guard log 0).
+
+    Works on floats, arrays and Series (keeping the index); missing FLOPs stay missing."""
+    return np.log10(flops_1e21 + 1e-9)

@@ -1,0 +1,75 @@
+"""Per-family linear laws of capability vs log compute (paper Eq. 4, spec §4):
+S_{m,k} ≈ θ_{f,k} · log10 C_m + ν_{f,k}, fitted by OLS within each family."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from obsscale.data import FAMILY, FLOPS, log10_flops  # noqa: F401  (log10_flops re-exported)
+from obsscale.io import write_csv
+
+log = logging.getLogger(__name__)
+
+
+class FamilyLaws:
+    """OLS of each target column on log10 FLOPs (1E21) within each family.
+
+    `fit(df)` needs columns `Model Family`, `FLOPs (1E21)` and the targets; families with fewer than
+    `min_models` models with known FLOPs are skipped.  Learned: `table_` (family, component, n,
+    slope, intercept, r2 and standard errors) and `results_` (statsmodels results per pair), used by
+    `predict` for the 95 % band of the mean.
+    """
+
+    def __init__(self, components: Sequence[str] = ("PC-1", "PC-2", "PC-3"), min_models: int = 2):
+        self.components = components
+        self.min_models = min_models
+
+    def fit(self, df: pd.DataFrame, y=None) -> "FamilyLaws":
+        rows, self.results_ = [], {}
+        known = df[df[FLOPS].notna()]
+        for family, group in known.groupby(FAMILY, sort=False):
+            if len(group) < self.min_models:
+                continue
+            x = sm.add_constant(log10_flops(group[FLOPS]).to_numpy(), has_constant="add")
+            for comp in self.components:
+                res = sm.OLS(group[comp].to_numpy(dtype=float), x).fit()
+                self.results_[(family, comp)] = res
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rows.append({
+                        "family": family, "component": comp, "n": len(group),
+                        "slope": res.params[1], "intercept": res.params[0],
+                        "r2": res.rsquared if len(group) > 2 else np.nan,
+                        "slope_se": res.bse[1] if len(group) > 2 else np.nan,
+                        "intercept_se": res.bse[0] if len(group) > 2 else np.nan,
+                    })
+        self.table_ = pd.DataFrame(rows, columns=["family", "component", "n", "slope", "intercept", "r2",
+                                                  "slope_se", "intercept_se"])
+        return self
+
+    def predict(self, family: str, component: str, x_log10_flops, alpha: float = 0.05) -> pd.DataFrame:
+        """Mean prediction with its (1 − alpha) confidence band at the given log10 FLOPs."""
+        res = self.results_[(family, component)]
+        x = sm.add_constant(np.asarray(x_log10_flops, dtype=float), has_constant="add")
+        frame = res.get_prediction(x).summary_frame(alpha=alpha)
+        return pd.DataFrame({"x": x[:, 1], "mean": frame["mean"].to_numpy(),
+                             "low": frame["mean_ci_lower"].to_numpy(), "high": frame["mean_ci_upper"].to_numpy()})
+
+    def average_r2(self, component: str, min_models: int = 3) -> float:
+        """Unweighted mean of per-family R² over families with at least `min_models` models."""
+        t = self.table_[(self.table_["component"] == component) & (self.table_["n"] >= min_models)]
+        return float(t["r2"].mean())
+
+
+def write_family_laws(pc_scores_csv, components: Sequence[str], output_csv) -> FamilyLaws:
+    """Stage function of rule `family_laws`."""
+    scores = pd.read_csv(pc_scores_csv)
+    laws = FamilyLaws(components=components).fit(scores)
+    write_csv(laws.table_, output_csv)
+    for comp in components:
+        log.info("%s: mean R² over families with ≥ 3 models = %.3f", comp, laws.average_r2(comp))
+    return laws

@@ -1,0 +1,11 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.family_laws import write_family_laws  # noqa: E402
+
+write_family_laws(
+    pc_scores_csv=snakemake.input.scores,
+    components=list(snakemake.params.components),
+    output_csv=snakemake.output[0],
+)
