@@ -405,8 +405,8 @@ def random_by_budget(search: FamilySearch, budgets: Sequence[int], n_samples: in
         lo = max(budget - window, min_models)
         candidates = np.flatnonzero((search.n_models <= budget) & (search.n_models >= lo)).tolist()
         if len(candidates) < n_samples:
-            raise ValueError(f"only {len(candidates)} combinations with {lo}…{budget} models; "
-                             f"{n_samples} random samples requested")
+            log.warning("budget %d: only %d combinations with %d…%d models; %d random samples requested",
+                        budget, len(candidates), lo, budget, n_samples)
         # shuffle permutes positions only, so shuffling the indices equals shuffling the results
         random.Random(seed).shuffle(candidates)
         for rank, i in enumerate(candidates[:n_samples]):
@@ -523,10 +523,11 @@ def greedy_exchange_search(pool: FamilyPool, budget: int, include_families: Sequ
         current, now = exchange(start)
         if now > best_val:
             best_set, best_val = current, now
-    order = sorted(best_set)
+    # searched groups in pool order, then the always-included ones (the exact search's order)
+    order = sorted(j for j in best_set if j not in fixed_set) + [j for j in fixed if j in best_set]
     if unit == "model":
-        fams = tuple(dict.fromkeys(pool.families[pool.group[i]] for i in order))
-        models = tuple(work.families[i] for i in order)
+        fams = tuple(dict.fromkeys(pool.families[pool.group[i]] for i in sorted(order)))
+        models = tuple(work.families[i] for i in sorted(order))
     else:
         fams = tuple(pool.families[i] for i in order)
         models = tuple(pool.models_of(order))
@@ -554,3 +555,96 @@ def selections_frame(selections: Iterable[Selection], **columns) -> pd.DataFrame
             "models": ";".join(s.models),
         })
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage: the practical guide (paper Table 1)
+
+
+def guide_pool_frame(scores_csv, families_yaml, metrics: Sequence[str], family_list: str = "eval_base",
+                     max_model_size: float | None = None, dropna: bool = False):
+    """The candidate models of one guide setting: the default model set, optionally only models of
+    at most `max_model_size` billion parameters (missing sizes are left out, like the reference's
+    cutoff split), optionally without rows that miss a metric."""
+    from obsscale import data as D
+
+    families = D.load_families(families_yaml)
+    table = D.read_score_table(scores_csv, list(metrics), families)
+    models = D.select_models(table, families, family_list=family_list)
+    if max_model_size is not None:
+        models = models[models[D.SIZE] <= max_model_size].reset_index(drop=True)
+    if dropna:
+        models = models.dropna(subset=list(metrics)).reset_index(drop=True)
+    return models, families
+
+
+def capability_pool(models: pd.DataFrame, families, metrics: Sequence[str], n_components: int,
+                    pca_components: int, imputation: dict | None) -> FamilyPool:
+    """PC scores of the candidates from imputation + PCA fitted on the candidates themselves."""
+    from obsscale.capability import CapabilitySpace
+
+    space = CapabilitySpace(list(metrics), n_components=pca_components, imputation=imputation).fit(models)
+    pcs = space.transform(models)
+    names = [f"PC-{i}" for i in range(1, n_components + 1)]
+    frame = pd.concat([models[[MODEL_COLUMN, FAMILY_COLUMN]], pcs[names]], axis=1)
+    # the canonical family order (evaluated base families first) is the enumeration order
+    return FamilyPool.from_frame(frame, names, family_order=families.order)
+
+
+def write_guide_tables(scores_csv, families_yaml, settings: dict[str, dict], metrics: Sequence[str],
+                       n_components: int, pca_components: int, imputation: dict | None,
+                       max_families: int, budgets: Sequence[int], table_csv, heuristic_csv,
+                       provenance_json, compare_heuristic: bool = True) -> pd.DataFrame:
+    """Stage function of rule `selection_guide`: for each guide setting (a named candidate pool
+    with its always-included families) run the exact family search and write the V-optimal choice
+    per budget (paper Table 1); beside it, the greedy/exchange heuristic's objective on the same
+    pools, to show how close it gets where the exact search can still run."""
+    import time
+
+    from obsscale.io import provenance, write_csv, write_json
+
+    rows, heuristic_rows, stats = [], [], {}
+    for name, setting in settings.items():
+        models, families = guide_pool_frame(scores_csv, families_yaml, metrics,
+                                            max_model_size=setting.get("max_model_size"),
+                                            dropna=setting.get("dropna", False))
+        pool = capability_pool(models, families, metrics, n_components, pca_components, imputation)
+        include = list(setting.get("include_families", []))
+        start = time.perf_counter()
+        search = exact_family_search(pool, max_families=max_families, include_families=include,
+                                     max_models=max(budgets))
+        seconds = time.perf_counter() - start
+        log.info("%s: %d models, %d families, %d combinations searched in %.2f s", name, len(models),
+                 len(pool.families), search.n_enumerated, seconds)
+        stats[name] = {"n_models": len(models), "n_families": len(pool.families),
+                       "n_combinations": search.n_enumerated, "search_seconds": round(seconds, 3)}
+        best = best_by_budget(search, budgets)
+        frame = selections_frame(best, pool=name)
+        frame.insert(1, "n_combinations", search.n_enumerated)
+        rows.append(frame)
+        if compare_heuristic:
+            for sel in best:
+                fam = greedy_exchange_search(pool, sel.budget, include, max_groups=max_families)
+                mod = greedy_exchange_search(pool, sel.budget, include, unit="model")
+                heuristic_rows.append({
+                    "pool": name, "budget": sel.budget, "exact_objective": sel.objective,
+                    "exact_families": ";".join(sel.families),
+                    "greedy_family_objective": fam.objective,
+                    "greedy_family_families": ";".join(fam.families),
+                    "greedy_family_gap": fam.objective / sel.objective - 1.0,
+                    "greedy_family_same_set": set(fam.families) == set(sel.families),
+                    "greedy_model_objective": mod.objective,
+                    "greedy_model_n_models": mod.n_models,
+                    "greedy_model_models": ";".join(mod.models),
+                })
+    table = pd.concat(rows, ignore_index=True)
+    write_csv(table, table_csv)
+    write_csv(pd.DataFrame(heuristic_rows, columns=[
+        "pool", "budget", "exact_objective", "exact_families", "greedy_family_objective",
+        "greedy_family_families", "greedy_family_gap", "greedy_family_same_set",
+        "greedy_model_objective", "greedy_model_n_models", "greedy_model_models"]), heuristic_csv)
+    write_json(provenance({"scores": scores_csv, "families": families_yaml}, settings=settings,
+                          metrics=list(metrics), n_components=n_components, pca_components=pca_components,
+                          imputation=imputation, max_families=max_families, budgets=list(budgets),
+                          pools=stats), provenance_json)
+    return table
