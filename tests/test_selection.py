@@ -259,3 +259,58 @@ def test_selections_frame_columns():
     assert list(frame.columns[:3]) == ["pool", "budget", "method"]
     assert frame["n_models"].le(frame["budget"]).all()
     assert frame["families"].str.split(";").map(len).tolist() == frame["n_families"].tolist()
+
+
+# Paper Table 1 (the reference guide notebook's printed output): families chosen beside Llama-2
+# and the objective to two decimals, per budget 4…36.
+TABLE1 = {
+    "all": [
+        ("Mistral", -1365.30), ("Mixtral;Phi;MPT", -37.43), ("Llama-3;Falcon;DeepSeek-Coder", -16.93),
+        ("Llama-3;Falcon;Phi;MPT;DeepSeek-Coder", -12.70),
+        ("Qwen;Mixtral;Falcon;MPT;CodeLlama;DeepSeek-Coder", -10.25),
+        ("Llama-3;Qwen;Falcon;MPT;CodeLlama;StarCoder2;DeepSeek-Coder", -8.35),
+        ("Llama;Llama-3;Qwen1.5;Mixtral;Falcon;CodeLlama;DeepSeek-Coder", -7.21),
+        ("Llama-3;Qwen;Mixtral;Yi;Falcon;OPT;MPT;CodeLlama;DeepSeek-Coder", -6.30),
+        ("Llama-3;Qwen1.5;Mixtral;Falcon;OPT;CodeLlama;StarCoder;DeepSeek-Coder", -5.65),
+    ],
+    "sub7b": [
+        ("Phi;CodeLlama", -25.61), ("Llama;Qwen;Phi;MPT;DeepSeek-Coder", -10.51),
+        ("Llama;Qwen;Gemma;Falcon;Phi;MPT;DeepSeek-Coder", -7.04),
+        ("Llama;Qwen1.5;Gemma;Falcon;Phi;MPT;CodeLlama;DeepSeek-Coder", -5.71),
+        ("Llama;Qwen1.5;Yi;Gemma;Phi;OPT;MPT;CodeLlama;DeepSeek-Coder", -5.04),
+        ("Qwen1.5;Gemma;Falcon;Phi;Pythia;MPT;CodeLlama;StarCoder2;DeepSeek-Coder", -4.57),
+        ("Qwen1.5;Gemma;Falcon;Phi;Pythia;OPT;MPT;StarCoder2;DeepSeek-Coder", -4.27),
+        ("Qwen1.5;Gemma;Falcon;Phi;Pythia;GPT-Neo/J;OPT;StarCoder;DeepSeek-Coder", -4.15),
+        ("Qwen1.5;Gemma;Falcon;Phi;Pythia;GPT-Neo/J;OPT;StarCoder;DeepSeek-Coder", -4.15),
+    ],
+}
+
+
+def test_guide_stage_reproduces_paper_table1(tmp_path):
+    import json
+    from pathlib import Path
+
+    from obsscale.data import BASE_METRICS
+    from obsscale.selection import write_guide_tables
+
+    root = Path(__file__).resolve().parents[1] / "resources" / "obsscaling"
+    budgets = [4, 8, 12, 16, 20, 24, 28, 32, 36]
+    write_guide_tables(
+        root / "base_llm_benchmark_eval.csv", root / "families.yaml",
+        settings={"all": {"include_families": ["Llama-2"]},
+                  "sub7b": {"include_families": ["Llama-2"], "max_model_size": 7}},
+        metrics=BASE_METRICS, n_components=3, pca_components=5,
+        imputation={"n_components": 1, "max_iter": 1000, "tol": 1e-6}, max_families=10,
+        budgets=budgets, table_csv=tmp_path / "t.csv", heuristic_csv=tmp_path / "h.csv",
+        provenance_json=tmp_path / "p.json", compare_heuristic=False)
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert pd.read_csv(tmp_path / "h.csv").empty
+    pools = json.loads((tmp_path / "p.json").read_text())["settings"]["pools"]
+    assert pools["all"]["n_combinations"] == 431909 and pools["all"]["n_models"] == 77
+    assert pools["sub7b"]["n_combinations"] == 89845
+    for name, expected in TABLE1.items():
+        rows = table[table["pool"] == name].sort_values("budget")
+        assert rows["budget"].tolist() == budgets
+        assert rows["families"].tolist() == [f + ";Llama-2" for f, _ in expected]
+        np.testing.assert_allclose(rows["objective"], [v for _, v in expected], atol=0.006)
+        assert (rows["n_models"] <= rows["budget"]).all()
