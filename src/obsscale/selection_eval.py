@@ -1,0 +1,178 @@
+"""Held-out evaluation of model-subset selection (paper Sec 5, Fig 7, C.17, C.18; spec §7.5).
+
+The post-training setup of the paper: base models merged with the post-training table, training
+models = FLOPs ≤ 84 (Llama-2-7B), test models = the rest (FLOPs above the cutoff or unknown).  The
+candidates for selection are the training models of the evaluated families with every benchmark
+present (45 models, 14 families, 15,913 family combinations); their V-optimality uses the default
+8-metric PCA.  For a chosen subset, each GSM8K target is fitted on the subset alone (the other
+training models are discarded, not tested) with the NONGSM 7-metric capability space (imputation
++ PCA fitted on the subset, 3 PCs) and a scaling law, and scored by its test MSE.  The curve is the
+geometric mean of the test MSEs over the targets, per budget: for the V-optimal subset, for the
+random subsets (arithmetic mean over samples, band exp(mean ± std of log MSE)) and for all
+training models.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from obsscale import data as D
+from obsscale.capability import CapabilitySpace
+from obsscale.selection import (
+    Selection,
+    best_by_budget,
+    capability_pool,
+    exact_family_search,
+    random_by_budget,
+)
+
+log = logging.getLogger(__name__)
+
+# The GSM8K targets of Fig 7 (the paper leaves out "CoT + 1 Sample").
+GSM8K_TARGETS = {
+    "gsm8k_5_exact_match,flexible-extract": "Naive + Greedy",
+    "gsm8k_cot_8_exact_match,flexible-extract": "CoT + Greedy",
+    "gsm8k_cot_self_consistency_8_exact_match,maj@5-flexible-extract": "CoT + SC + 5 Samples",
+}
+
+
+def evaluation_frame(scores_csv, downstream_csv, families_yaml, metrics: Sequence[str],
+                     targets: Sequence[str]) -> tuple[pd.DataFrame, D.Families]:
+    """The default base model set inner-joined with a downstream table on `Model`."""
+    families = D.load_families(families_yaml)
+    base = D.select_models(D.read_score_table(scores_csv, list(metrics), families), families)
+    down = pd.read_csv(downstream_csv)
+    missing = [t for t in targets if t not in down.columns]
+    if missing:
+        raise D.ScoreTableError(downstream_csv, f"target column(s) {missing} missing", line=1, column=missing[0])
+    if D.MODEL not in down.columns:
+        raise D.ScoreTableError(downstream_csv, "no 'Model' column", line=1, column=D.MODEL)
+    keep = [D.MODEL, *[t for t in targets if t not in base.columns]]
+    merged = base.merge(down[keep], on=D.MODEL, how="inner")
+    for t in targets:
+        merged[t] = pd.to_numeric(merged[t], errors="raise")
+    return merged, families
+
+
+def training_mask(frame: pd.DataFrame, cutoff_flops: float) -> pd.Series:
+    """Training rows of the compute cutoff; unknown FLOPs go to the test set (spec §6)."""
+    return frame[D.FLOPS].le(cutoff_flops) & frame[D.FLOPS].notna()
+
+
+def subset_test_mse(frame: pd.DataFrame, train_models: Sequence[str], targets: Sequence[str],
+                    fit_metrics: Sequence[str], law_factory: Callable[[], Any], cutoff_flops: float,
+                    n_components: int = 3, imputation: dict | None = None,
+                    return_predictions: bool = False):
+    """Fit every target on `train_models` only and score it on the cutoff's test models.
+
+    Returns one row per target (n_train, n_test, mse_train, mse_test) and, when asked, the
+    per-model predictions (train and test rows) for plotting.
+    """
+    train_all = training_mask(frame, cutoff_flops)
+    chosen = frame[D.MODEL].isin(set(train_models))
+    unknown = set(train_models) - set(frame.loc[train_all, D.MODEL])
+    if unknown:
+        raise ValueError(f"selected models are not training models of the cutoff: {sorted(unknown)}")
+    names = [f"PC-{i}" for i in range(1, n_components + 1)]
+    rows, preds = [], []
+    for target in targets:
+        has_y = frame[target].notna()
+        train = frame[chosen & train_all & has_y]
+        test = frame[~train_all & has_y]
+        space = CapabilitySpace(list(fit_metrics), n_components=n_components, imputation=imputation).fit(train)
+        x_train = space.transform(train)[names].to_numpy()
+        x_test = space.transform(test)[names].to_numpy()
+        law = law_factory().fit(x_train, train[target].to_numpy(dtype=float))
+        p_train = np.asarray(law.predict(x_train), dtype=float)
+        p_test = np.asarray(law.predict(x_test), dtype=float)
+        rows.append({
+            "target": target, "n_train": len(train), "n_test": len(test),
+            "mse_train": float(np.mean((p_train - train[target].to_numpy()) ** 2)),
+            "mse_test": float(np.mean((p_test - test[target].to_numpy()) ** 2)),
+        })
+        if return_predictions:
+            for part, sub, pred, x in (("train", train, p_train, x_train), ("test", test, p_test, x_test)):
+                out = sub[[D.MODEL, D.FAMILY, D.FLOPS]].copy()
+                out["target"] = target
+                out["split"] = part
+                out["observed"] = sub[target].to_numpy()
+                out["predicted"] = pred
+                for j, n in enumerate(names):
+                    out[n] = x[:, j]
+                preds.append(out)
+    table = pd.DataFrame(rows)
+    if return_predictions:
+        return table, pd.concat(preds, ignore_index=True)
+    return table
+
+
+def geometric_mean(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def selection_curve(frame: pd.DataFrame, families: D.Families, budgets: Sequence[int],
+                    selection_metrics: Sequence[str], fit_metrics: Sequence[str],
+                    targets: Sequence[str], law_factory: Callable[[], Any], cutoff_flops: float = 84.0,
+                    selection_components: int = 3, fit_components: int = 3, pca_components: int = 5,
+                    imputation: dict | None = None, max_families: int = 10, n_random: int = 5,
+                    random_window: int = 2, random_seed: int = 0
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[Selection]]:
+    """Test MSE of V-optimal, random and all-model training sets per budget.
+
+    Returns (curve, per-subset-and-target details, the selections)."""
+    train_all = training_mask(frame, cutoff_flops)
+    candidates = frame[train_all].dropna(subset=list(selection_metrics)).reset_index(drop=True)
+    pool = capability_pool(candidates, families, selection_metrics, selection_components,
+                           pca_components, imputation)
+    search = exact_family_search(pool, max_families=max_families, max_models=max(budgets))
+    log.info("evaluation pool: %d models, %d families, %d combinations", len(candidates),
+             len(pool.families), search.n_enumerated)
+    selections = best_by_budget(search, budgets)
+    selections += random_by_budget(search, budgets, n_samples=n_random, window=random_window, seed=random_seed)
+
+    details = []
+    for sel in selections:
+        res = subset_test_mse(frame, sel.models, targets, fit_metrics, law_factory, cutoff_flops,
+                              fit_components, imputation)
+        res.insert(0, "budget", sel.budget)
+        res.insert(1, "method", sel.method)
+        res.insert(2, "rank", sel.rank)
+        res.insert(3, "families", ";".join(sel.families))
+        res.insert(4, "n_models", sel.n_models)
+        res.insert(5, "objective", sel.objective)
+        details.append(res)
+    all_models = frame.loc[train_all, D.MODEL].tolist()
+    res = subset_test_mse(frame, all_models, targets, fit_metrics, law_factory, cutoff_flops,
+                          fit_components, imputation)
+    res.insert(0, "budget", len(all_models))
+    res.insert(1, "method", "all")
+    res.insert(2, "rank", 0)
+    res.insert(3, "families", ";".join(dict.fromkeys(frame.loc[train_all, D.FAMILY])))
+    res.insert(4, "n_models", len(all_models))
+    res.insert(5, "objective", np.nan)
+    details.append(res)
+    details = pd.concat(details, ignore_index=True)
+
+    per_subset = (details.groupby(["method", "budget", "rank"], sort=False)["mse_test"]
+                  .agg(geometric_mean).rename("mse").reset_index())
+    curve = []
+    for budget in budgets:
+        v = per_subset[(per_subset.method == "v-optimal") & (per_subset.budget == budget)]["mse"]
+        curve.append({"budget": budget, "method": "v-optimal", "mse": float(v.iloc[0]),
+                      "band_lo": np.nan, "band_hi": np.nan, "n_subsets": 1})
+        r = per_subset[(per_subset.method == "random") & (per_subset.budget == budget)]["mse"].to_numpy()
+        logs = np.log(r)
+        curve.append({"budget": budget, "method": "random", "mse": float(r.mean()),
+                      "band_lo": float(np.exp(logs.mean() - logs.std())),
+                      "band_hi": float(np.exp(logs.mean() + logs.std())), "n_subsets": len(r)})
+    mse_all = float(per_subset[per_subset.method == "all"]["mse"].iloc[0])
+    for budget in budgets:
+        curve.append({"budget": budget, "method": "all", "mse": mse_all, "band_lo": np.nan,
+                      "band_hi": np.nan, "n_subsets": 1})
+    return pd.DataFrame(curve), details, selections
