@@ -176,3 +176,136 @@ def selection_curve(frame: pd.DataFrame, families: D.Families, budgets: Sequence
         curve.append({"budget": budget, "method": "all", "mse": mse_all, "band_lo": np.nan,
                       "band_hi": np.nan, "n_subsets": 1})
     return pd.DataFrame(curve), details, selections
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+
+
+def plot_selection_curve(curve: pd.DataFrame, png, pdf, csv) -> None:
+    """Fig 7a: geometric-mean test MSE vs model budget; V-optimal, random (band) and all models."""
+    import matplotlib.pyplot as plt
+
+    from obsscale.plotting import PALETTE, save_figure, use_style
+
+    use_style()
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    v = curve[curve.method == "v-optimal"]
+    r = curve[curve.method == "random"]
+    a = curve[curve.method == "all"]
+    ax.plot(v.budget, v.mse, "o-", color=PALETTE[0], label="V-optimal selection")
+    ax.plot(r.budget, r.mse, "s-", color=PALETTE[1], label="Random selection")
+    ax.fill_between(r.budget, r.band_lo, r.band_hi, color=PALETTE[1], alpha=0.2)
+    if len(a):
+        ax.axhline(a.mse.iloc[0], color="0.3", ls="--", label="All training models")
+    ax.set_yscale("log")
+    ax.set_xlabel("Number of selected models")
+    ax.set_ylabel("Test MSE (geometric mean over GSM8K targets)")
+    ax.set_xticks(sorted(v.budget.unique()))
+    ax.legend(frameon=False)
+    save_figure(fig, curve, png, pdf, csv)
+
+
+def plot_subset_fits(predictions: pd.DataFrame, png, pdf, csv, title: str) -> None:
+    """Fig 7b / C.17 / C.18: per GSM8K target (rows) and budget (columns), observed accuracy of
+    the selected training models and the held-out test models against the fitted law's
+    prediction, with the diagonal and the test MSE."""
+    import matplotlib.pyplot as plt
+
+    from obsscale.plotting import TEST_COLOR, TRAIN_COLOR, save_figure, use_style
+
+    use_style()
+    targets = list(dict.fromkeys(predictions["target"]))
+    budgets = sorted(predictions["budget"].unique())
+    fig, axes = plt.subplots(len(targets), len(budgets), figsize=(3.2 * len(budgets), 3.0 * len(targets)),
+                             squeeze=False, sharex="row", sharey="row")
+    for i, target in enumerate(targets):
+        for j, budget in enumerate(budgets):
+            ax = axes[i, j]
+            sub = predictions[(predictions.target == target) & (predictions.budget == budget)]
+            for split, color, marker in (("train", TRAIN_COLOR, "o"), ("test", TEST_COLOR, "X")):
+                part = sub[sub.split == split]
+                label = "Selected (train)" if split == "train" else "Test"
+                ax.scatter(part.predicted, part.observed, color=color, marker=marker, s=30, label=label)
+            lo = float(min(sub.predicted.min(), sub.observed.min()))
+            hi = float(max(sub.predicted.max(), sub.observed.max()))
+            ax.plot([lo, hi], [lo, hi], color="0.5", lw=1, ls=":")
+            test = sub[sub.split == "test"]
+            mse = float(np.mean((test.predicted - test.observed) ** 2))
+            n_train = int((sub.split == "train").sum())
+            ax.text(0.04, 0.96, f"{n_train} models\nMSE_test = {mse:.1e}", transform=ax.transAxes,
+                    va="top", fontsize=9)
+            if i == 0:
+                ax.set_title(f"budget {budget}")
+            if j == 0:
+                ax.set_ylabel(f"{GSM8K_TARGETS.get(target, target)}\nobserved accuracy")
+            if i == len(targets) - 1:
+                ax.set_xlabel("predicted accuracy")
+    axes[0, 0].legend(frameon=False, fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, predictions, png, pdf, csv)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage functions
+
+
+def make_law_factory(spec: dict[str, Any]) -> Callable[[], Any]:
+    """A zero-argument constructor of the configured scaling law (fresh, unfitted, per fit)."""
+    from obsscale.laws import ObservationalScalingLaw
+
+    spec = dict(spec)
+    return lambda: ObservationalScalingLaw(**spec)
+
+
+def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, budgets: Sequence[int],
+                               selection_metrics: Sequence[str], fit_metrics: Sequence[str],
+                               targets: Sequence[str], law: dict[str, Any], cutoff_flops: float,
+                               selection_components: int, fit_components: int, pca_components: int,
+                               imputation: dict | None, max_families: int, n_random: int,
+                               random_window: int, random_seed: int, figure_budgets: Sequence[int],
+                               curve_csv, details_csv, predictions_csv, provenance_json) -> pd.DataFrame:
+    """Stage function of rule `selection_evaluation`: the Fig 7a curve, the per-subset test MSEs,
+    and the predictions of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18 (random)."""
+    from obsscale.io import provenance, write_csv, write_json
+
+    factory = make_law_factory(law)
+    frame, families = evaluation_frame(scores_csv, downstream_csv, families_yaml, selection_metrics, targets)
+    curve, details, selections = selection_curve(
+        frame, families, budgets, selection_metrics, fit_metrics, targets, factory,
+        cutoff_flops=cutoff_flops, selection_components=selection_components,
+        fit_components=fit_components, pca_components=pca_components, imputation=imputation,
+        max_families=max_families, n_random=n_random, random_window=random_window, random_seed=random_seed)
+    preds = []
+    for sel in selections:
+        if sel.budget in figure_budgets and sel.rank == 0:
+            _, p = subset_test_mse(frame, sel.models, targets, fit_metrics, factory, cutoff_flops,
+                                   fit_components, imputation, return_predictions=True)
+            p.insert(0, "method", sel.method)
+            p.insert(1, "budget", sel.budget)
+            p.insert(2, "families", ";".join(sel.families))
+            preds.append(p)
+    write_csv(curve, curve_csv)
+    write_csv(details, details_csv)
+    write_csv(pd.concat(preds, ignore_index=True), predictions_csv)
+    write_json(provenance({"scores": scores_csv, "downstream": downstream_csv, "families": families_yaml},
+                          budgets=list(budgets), selection_metrics=list(selection_metrics),
+                          fit_metrics=list(fit_metrics), targets=list(targets), law=law,
+                          cutoff_flops=cutoff_flops, n_random=n_random, random_window=random_window,
+                          random_seed=random_seed), provenance_json)
+    return curve
+
+
+def figure_selection_curve(curve_csv, png, pdf, csv) -> None:
+    """Stage function of rule `fig7a_selection_curve`."""
+    plot_selection_curve(pd.read_csv(curve_csv), png, pdf, csv)
+
+
+def figure_subset_fits(predictions_csv, method: str, png, pdf, csv, title: str) -> None:
+    """Stage function of rules `fig7b_selected_fits` (method v-optimal) and `figC18_random_fits`."""
+    preds = pd.read_csv(predictions_csv)
+    preds = preds[preds["method"] == method]
+    if preds.empty:
+        raise ValueError(f"{predictions_csv}: no predictions of method '{method}'")
+    plot_subset_fits(preds, png, pdf, csv, title)
