@@ -23,15 +23,21 @@ IMPUTATION = {"n_components": 1, "max_iter": 1000, "tol": 1e-6}
 
 
 class LinearLaw:
-    """Ordinary least squares on the PCs: enough to exercise fit/predict."""
+    """Least squares on the logit of the target: enough to exercise fit / predict /
+    decision_function / h_ of a law without the laws stage."""
 
     def fit(self, X, y):
         design = np.column_stack([np.ones(len(X)), X])
-        self.coef_, *_ = np.linalg.lstsq(design, y, rcond=None)
+        logit = np.log((y + 1e-3) / (1 - y + 1e-3))
+        self.coef_, *_ = np.linalg.lstsq(design, logit, rcond=None)
+        self.h_ = 1.0
         return self
 
-    def predict(self, X):
+    def decision_function(self, X):
         return np.column_stack([np.ones(len(X)), X]) @ self.coef_
+
+    def predict(self, X):
+        return 1 / (1 + np.exp(-self.decision_function(X)))
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +98,26 @@ def test_selection_curve_reproduces_reference_selections(frame, tmp_path):
 
     plot_selection_curve(curve, tmp_path / "a.png", tmp_path / "a.pdf", tmp_path / "a.csv")
     assert pd.read_csv(tmp_path / "a.csv").shape[0] == len(curve)
-    _, preds = subset_test_mse(df, best[8].models, list(GSM8K_TARGETS), BASE_METRICS_NONGSM, LinearLaw,
+
+
+def test_subset_fit_figure_uses_llama2_equivalent_compute(frame, tmp_path):
+    pytest.importorskip("obsscale.laws")
+    df, _ = frame
+    subset = ["meta-llama/Llama-2-7b-hf", "huggyllama/llama-7b", "microsoft/phi-2", "microsoft/phi-1_5",
+              "mosaicml/mpt-7b", "deepseek-ai/deepseek-coder-1.3b-base", "bigcode/starcoder2-3b"]
+    _, preds = subset_test_mse(df, subset, list(GSM8K_TARGETS), BASE_METRICS_NONGSM, LinearLaw,
                                84.0, imputation=IMPUTATION, return_predictions=True)
+    ref = preds[preds["Model Family"] == "Llama-2"]
+    # the reference line is fitted on the selected (7B) and the test (13B, 70B) Llama-2 models
+    assert set(ref["Model"]) == {"meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf", "meta-llama/Llama-2-70b-hf"}
+    assert preds.groupby("target")["ref_slope"].nunique().eq(1).all()
+    assert (preds["ref_slope"] > 0).all()
+    # the equivalent axis is the index mapped through each target's reference line
+    np.testing.assert_allclose(preds["equivalent_log10_flops"] * preds["ref_slope"] + preds["ref_intercept"],
+                               preds["index"])
+    # and the Llama-2 models land near their own log10 FLOPs
+    np.testing.assert_allclose(ref["equivalent_log10_flops"], np.log10(ref["FLOPs (1E21)"]), atol=0.5)
     preds.insert(0, "budget", 8)
     plot_subset_fits(preds, tmp_path / "b.png", tmp_path / "b.pdf", tmp_path / "b.csv", "test")
     assert (tmp_path / "b.png").stat().st_size > 0 and (tmp_path / "b.pdf").exists()
+    assert len(pd.read_csv(tmp_path / "b.csv")) == len(preds)

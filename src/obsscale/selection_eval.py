@@ -67,7 +67,7 @@ def training_mask(frame: pd.DataFrame, cutoff_flops: float) -> pd.Series:
 def subset_test_mse(frame: pd.DataFrame, train_models: Sequence[str], targets: Sequence[str],
                     fit_metrics: Sequence[str], law_factory: Callable[[], Any], cutoff_flops: float,
                     n_components: int = 3, imputation: dict | None = None,
-                    return_predictions: bool = False):
+                    return_predictions: bool = False, reference_family: str = "Llama-2"):
     """Fit every target on `train_models` only and score it on the cutoff's test models.
 
     Returns one row per target (n_train, n_test, mse_train, mse_test) and, when asked, the
@@ -96,19 +96,42 @@ def subset_test_mse(frame: pd.DataFrame, train_models: Sequence[str], targets: S
             "mse_test": float(np.mean((p_test - test[target].to_numpy()) ** 2)),
         })
         if return_predictions:
-            for part, sub, pred, x in (("train", train, p_train, x_train), ("test", test, p_test, x_test)):
-                out = sub[[D.MODEL, D.FAMILY, D.FLOPS]].copy()
-                out["target"] = target
-                out["split"] = part
-                out["observed"] = sub[target].to_numpy()
-                out["predicted"] = pred
-                for j, n in enumerate(names):
-                    out[n] = x[:, j]
-                preds.append(out)
+            part = pd.concat([train.assign(split="train"), test.assign(split="test")], ignore_index=True)
+            out = part[[D.MODEL, D.FAMILY, D.FLOPS, "split"]].copy()
+            out.insert(0, "target", target)
+            out["observed"] = part[target].to_numpy()
+            out["predicted"] = np.concatenate([p_train, p_test])
+            xs = np.vstack([x_train, x_test])
+            for j, n in enumerate(names):
+                out[n] = xs[:, j]
+            out = _equivalent_compute(out, law, xs, reference_family)
+            preds.append(out)
     table = pd.DataFrame(rows)
     if return_predictions:
         return table, pd.concat(preds, ignore_index=True)
     return table
+
+
+def _equivalent_compute(out: pd.DataFrame, law, xs: np.ndarray, reference_family: str) -> pd.DataFrame:
+    """Add the capability index P = α + βᵀS, the reference family's line P = w·log10 C + b fitted
+    on its models in the analysis frame (selected and test rows, spec §5.4), and each model's
+    reference-equivalent log10 FLOPs (P − b)/w, for drawing the law as h·σ(w x + b) + (1 − h)."""
+    out["index"] = law.decision_function(xs)
+    out["h"] = law.h_
+    ref = out[D.FAMILY] == reference_family
+    try:
+        from obsscale.laws import ReferenceLine
+
+        line = ReferenceLine.fit(reference_family, out.loc[ref, "index"].to_numpy(),
+                                 D.log10_flops(out.loc[ref, D.FLOPS]).to_numpy(), out.loc[ref, D.MODEL].tolist())
+    except (ImportError, ValueError) as exc:
+        log.warning("no equivalent-compute axis: %s", exc)
+        out["ref_slope"] = out["ref_intercept"] = out["equivalent_log10_flops"] = np.nan
+        return out
+    out["ref_slope"] = line.slope
+    out["ref_intercept"] = line.intercept
+    out["equivalent_log10_flops"] = line.equivalent_log10_flops(out["index"].to_numpy())
+    return out
 
 
 def geometric_mean(values) -> float:
@@ -207,29 +230,36 @@ def plot_selection_curve(curve: pd.DataFrame, png, pdf, csv) -> None:
 
 
 def plot_subset_fits(predictions: pd.DataFrame, png, pdf, csv, title: str) -> None:
-    """Fig 7b / C.17 / C.18: per GSM8K target (rows) and budget (columns), observed accuracy of
-    the selected training models and the held-out test models against the fitted law's
-    prediction, with the diagonal and the test MSE."""
+    """Fig 7b / C.17 / C.18: per GSM8K target (rows) and budget (columns), the law fitted on the
+    selected models against Llama-2-equivalent log10 FLOPs (paper Eq. 7–8), with the selected
+    training models and the held-out test models, and the test MSE.  Where the reference family
+    gives no axis, the panel plots against the capability index P instead."""
     import matplotlib.pyplot as plt
+    from scipy.special import expit
 
     from obsscale.plotting import TEST_COLOR, TRAIN_COLOR, save_figure, use_style
 
     use_style()
     targets = list(dict.fromkeys(predictions["target"]))
     budgets = sorted(predictions["budget"].unique())
-    fig, axes = plt.subplots(len(targets), len(budgets), figsize=(3.2 * len(budgets), 3.0 * len(targets)),
-                             squeeze=False, sharex="row", sharey="row")
+    fig, axes = plt.subplots(len(targets), len(budgets), figsize=(3.3 * len(budgets), 3.0 * len(targets)),
+                             squeeze=False, sharey="row")
+    plotted = []
     for i, target in enumerate(targets):
         for j, budget in enumerate(budgets):
             ax = axes[i, j]
-            sub = predictions[(predictions.target == target) & (predictions.budget == budget)]
+            sub = predictions[(predictions.target == target) & (predictions.budget == budget)].copy()
+            equivalent = sub["equivalent_log10_flops"].notna().all()
+            sub["x"] = sub["equivalent_log10_flops"] if equivalent else sub["index"]
             for split, color, marker in (("train", TRAIN_COLOR, "o"), ("test", TEST_COLOR, "X")):
                 part = sub[sub.split == split]
                 label = "Selected (train)" if split == "train" else "Test"
-                ax.scatter(part.predicted, part.observed, color=color, marker=marker, s=30, label=label)
-            lo = float(min(sub.predicted.min(), sub.observed.min()))
-            hi = float(max(sub.predicted.max(), sub.observed.max()))
-            ax.plot([lo, hi], [lo, hi], color="0.5", lw=1, ls=":")
+                ax.scatter(part.x, part.observed, color=color, marker=marker, s=30, label=label, zorder=3)
+            span = sub.x.max() - sub.x.min()
+            grid = np.linspace(sub.x.min() - 0.05 * span, sub.x.max() + 0.05 * span, 100)
+            h = float(sub["h"].iloc[0])
+            z = sub["ref_slope"].iloc[0] * grid + sub["ref_intercept"].iloc[0] if equivalent else grid
+            ax.plot(grid, h * expit(z) + (1 - h), color="0.25", lw=1.5)
             test = sub[sub.split == "test"]
             mse = float(np.mean((test.predicted - test.observed) ** 2))
             n_train = int((sub.split == "train").sum())
@@ -238,13 +268,14 @@ def plot_subset_fits(predictions: pd.DataFrame, png, pdf, csv, title: str) -> No
             if i == 0:
                 ax.set_title(f"budget {budget}")
             if j == 0:
-                ax.set_ylabel(f"{GSM8K_TARGETS.get(target, target)}\nobserved accuracy")
+                ax.set_ylabel(f"{GSM8K_TARGETS.get(target, target)}\naccuracy")
             if i == len(targets) - 1:
-                ax.set_xlabel("predicted accuracy")
+                ax.set_xlabel("Log10 Llama-2-equiv. FLOPs (1E21)" if equivalent else "capability index P")
+            plotted.append(sub)
     axes[0, 0].legend(frameon=False, fontsize=8, loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, predictions, png, pdf, csv)
+    save_figure(fig, pd.concat(plotted, ignore_index=True), png, pdf, csv)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,7 +296,7 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
                                selection_components: int, fit_components: int, pca_components: int,
                                imputation: dict | None, max_families: int, n_random: int,
                                random_window: int, random_seed: int, figure_budgets: Sequence[int],
-                               curve_csv, details_csv, predictions_csv, provenance_json) -> pd.DataFrame:
+                               reference_family: str, curve_csv, details_csv, predictions_csv, provenance_json) -> pd.DataFrame:
     """Stage function of rule `selection_evaluation`: the Fig 7a curve, the per-subset test MSEs,
     and the predictions of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18 (random)."""
     from obsscale.io import provenance, write_csv, write_json
@@ -281,7 +312,8 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
     for sel in selections:
         if sel.budget in figure_budgets and sel.rank == 0:
             _, p = subset_test_mse(frame, sel.models, targets, fit_metrics, factory, cutoff_flops,
-                                   fit_components, imputation, return_predictions=True)
+                                   fit_components, imputation, return_predictions=True,
+                                   reference_family=reference_family)
             p.insert(0, "method", sel.method)
             p.insert(1, "budget", sel.budget)
             p.insert(2, "families", ";".join(sel.families))

@@ -24,6 +24,7 @@ write_selection_evaluation(
     random_window=ev["random_window"],
     random_seed=ev["random_seed"],
     figure_budgets=list(ev["figure_budgets"]),
+    reference_family=ev.get("reference_family", "Llama-2"),
     curve_csv=snakemake.output.curve,
     details_csv=snakemake.output.details,
     predictions_csv=snakemake.output.predictions,
