@@ -73,7 +73,7 @@ def test_selection_curve_reproduces_reference_selections(frame, tmp_path):
     df, families = frame
     curve, details, selections = selection_curve(
         df, families, [4, 8], BASE_METRICS, BASE_METRICS_NONGSM, list(GSM8K_TARGETS), LinearLaw,
-        imputation=IMPUTATION, n_random=3)
+        imputation=IMPUTATION, n_random=3, n_jobs=2)
     best = {s.budget: s for s in selections if s.method == "v-optimal"}
     rand = {s.budget: s for s in selections if s.method == "random" and s.rank == 0}
     # the reference evaluation notebook's printed selections (pool: 45 models, 14 families)

@@ -14,8 +14,10 @@ training models.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -144,7 +146,7 @@ def selection_curve(frame: pd.DataFrame, families: D.Families, budgets: Sequence
                     targets: Sequence[str], law_factory: Callable[[], Any], cutoff_flops: float = 84.0,
                     selection_components: int = 3, fit_components: int = 3, pca_components: int = 5,
                     imputation: dict | None = None, max_families: int = 10, n_random: int = 5,
-                    random_window: int = 2, random_seed: int = 0
+                    random_window: int = 2, random_seed: int = 0, n_jobs: int = 1
                     ) -> tuple[pd.DataFrame, pd.DataFrame, list[Selection]]:
     """Test MSE of V-optimal, random and all-model training sets per budget.
 
@@ -159,27 +161,28 @@ def selection_curve(frame: pd.DataFrame, families: D.Families, budgets: Sequence
     selections = best_by_budget(search, budgets)
     selections += random_by_budget(search, budgets, n_samples=n_random, window=random_window, seed=random_seed)
 
-    details = []
-    for sel in selections:
-        res = subset_test_mse(frame, sel.models, targets, fit_metrics, law_factory, cutoff_flops,
-                              fit_components, imputation)
-        res.insert(0, "budget", sel.budget)
-        res.insert(1, "method", sel.method)
-        res.insert(2, "rank", sel.rank)
-        res.insert(3, "families", ";".join(sel.families))
-        res.insert(4, "n_models", sel.n_models)
-        res.insert(5, "objective", sel.objective)
-        details.append(res)
     all_models = frame.loc[train_all, D.MODEL].tolist()
-    res = subset_test_mse(frame, all_models, targets, fit_metrics, law_factory, cutoff_flops,
-                          fit_components, imputation)
-    res.insert(0, "budget", len(all_models))
-    res.insert(1, "method", "all")
-    res.insert(2, "rank", 0)
-    res.insert(3, "families", ";".join(dict.fromkeys(frame.loc[train_all, D.FAMILY])))
-    res.insert(4, "n_models", len(all_models))
-    res.insert(5, "objective", np.nan)
-    details.append(res)
+    subsets = [(sel.budget, sel.method, sel.rank, ";".join(sel.families), sel.n_models, sel.objective,
+                list(sel.models)) for sel in selections]
+    subsets.append((len(all_models), "all", 0, ";".join(dict.fromkeys(frame.loc[train_all, D.FAMILY])),
+                    len(all_models), np.nan, all_models))
+    fit = functools.partial(subset_test_mse, frame, targets=targets, fit_metrics=fit_metrics,
+                            law_factory=law_factory, cutoff_flops=cutoff_flops,
+                            n_components=fit_components, imputation=imputation)
+    models = [s[-1] for s in subsets]
+    if n_jobs > 1:
+        # the subsets are independent fits; the law factory must be picklable (a class or a partial)
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            results = list(pool.map(fit, models))
+    else:
+        results = [fit(m) for m in models]
+    details = []
+    for (budget, method, rank, fams, n_models, objective, _), res in zip(subsets, results):
+        for pos, (name, value) in enumerate((("budget", budget), ("method", method), ("rank", rank),
+                                             ("families", fams), ("n_models", n_models),
+                                             ("objective", objective))):
+            res.insert(pos, name, value)
+        details.append(res)
     details = pd.concat(details, ignore_index=True)
 
     per_subset = (details.groupby(["method", "budget", "rank"], sort=False)["mse_test"]
@@ -270,7 +273,7 @@ def plot_subset_fits(predictions: pd.DataFrame, png, pdf, csv, title: str) -> No
             if j == 0:
                 ax.set_ylabel(f"{GSM8K_TARGETS.get(target, target)}\naccuracy")
             if i == len(targets) - 1:
-                ax.set_xlabel("Log10 Llama-2-equiv. FLOPs (1E21)" if equivalent else "capability index P")
+                ax.set_xlabel("Log10 Llama-2-equiv.\nFLOPs (1E21)" if equivalent else "capability index P")
             plotted.append(sub)
     axes[0, 0].legend(frameon=False, fontsize=8, loc="lower right")
     fig.suptitle(title)
@@ -286,8 +289,7 @@ def make_law_factory(spec: dict[str, Any]) -> Callable[[], Any]:
     """A zero-argument constructor of the configured scaling law (fresh, unfitted, per fit)."""
     from obsscale.laws import ObservationalScalingLaw
 
-    spec = dict(spec)
-    return lambda: ObservationalScalingLaw(**spec)
+    return functools.partial(ObservationalScalingLaw, **dict(spec))
 
 
 def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, budgets: Sequence[int],
@@ -307,13 +309,15 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
         frame, families, budgets, selection_metrics, fit_metrics, targets, factory,
         cutoff_flops=cutoff_flops, selection_components=selection_components,
         fit_components=fit_components, pca_components=pca_components, imputation=imputation,
-        max_families=max_families, n_random=n_random, random_window=random_window, random_seed=random_seed)
+        max_families=max_families, n_random=n_random, random_window=random_window, random_seed=random_seed,
+        n_jobs=n_jobs)
     preds = []
     for sel in selections:
         if sel.budget in figure_budgets and sel.rank == 0:
-            _, p = subset_test_mse(frame, sel.models, targets, fit_metrics, factory, cutoff_flops,
-                                   fit_components, imputation, return_predictions=True,
-                                   reference_family=reference_family)
+            _, p = subset_test_mse(frame, sel.models, targets=targets, fit_metrics=fit_metrics,
+                                   law_factory=factory, cutoff_flops=cutoff_flops,
+                                   n_components=fit_components, imputation=imputation,
+                                   return_predictions=True, reference_family=reference_family)
             p.insert(0, "method", sel.method)
             p.insert(1, "budget", sel.budget)
             p.insert(2, "families", ";".join(sel.families))

@@ -60,6 +60,7 @@ rule selection_evaluation:
     log:
         "logs/selection/evaluation.log",
     localrule: True
+    threads: 2
     params:
         budgets=lambda w: selection_config()["budgets"],
         selection_metrics=lambda w: selection_config()["metrics"],

@@ -29,4 +29,5 @@ write_selection_evaluation(
     details_csv=snakemake.output.details,
     predictions_csv=snakemake.output.predictions,
     provenance_json=snakemake.output.provenance,
+    n_jobs=snakemake.threads,
 )
