@@ -15,7 +15,6 @@ from obsscale.selection import (
     count_combinations,
     exact_family_search,
     greedy_exchange_search,
-    lexicographic_combinations,
     random_by_budget,
     selections_frame,
     v_optimality,
@@ -32,10 +31,18 @@ def random_pool(seed, n_families=11, max_size=5, k=3):
     return FamilyPool(tuple(f"F{i}" for i in range(n_families)), scores, group, models)
 
 
-@pytest.mark.parametrize("n,k", [(1, 1), (5, 2), (9, 4), (12, 6), (4, 5)])
-def test_combinations_follow_itertools_order(n, k):
-    got = [tuple(r) for r in lexicographic_combinations(n, k).tolist()]
-    assert got == list(itertools.combinations(range(n), k))
+@pytest.mark.parametrize("n_families,max_families", [(1, 1), (5, 2), (9, 4), (12, 6), (4, 6)])
+def test_combinations_follow_itertools_order(n_families, max_families):
+    pool = random_pool(0, n_families=n_families)
+    search = exact_family_search(pool, max_families=max_families)
+    expected = [c for r in range(1, max_families + 1) for c in itertools.combinations(range(n_families), r)]
+    assert search.n_enumerated == len(expected)
+    assert [search.family_indices_of(i) for i in range(len(search.n_models))] == expected
+    # with a budget, the survivors keep their relative order
+    pruned = exact_family_search(pool, max_families=max_families, max_models=6)
+    sizes = pool.family_sizes()
+    assert [pruned.family_indices_of(i) for i in range(len(pruned.n_models))] == \
+        [c for c in expected if sizes[list(c)].sum() <= 6]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -21,7 +21,9 @@ Speed: the objective only depends on the K × K Gram matrix S_MᵀS_M, which is 
 per-family blocks G_f = S_fᵀS_f.  The search therefore precomputes the blocks once, builds the
 combinations as integer arrays, sums the blocks with a few vectorised gathers, drops combinations
 larger than the largest budget before any algebra, and evaluates Tr(A G⁻¹) for all of them at once
-(closed-form adjugate for K = 3, stacked `numpy.linalg.solve` otherwise).  `method="brute_force"`
+(closed-form adjugate for K = 3, stacked `numpy.linalg.solve` otherwise).  Combinations of r
+families are grown from those of r − 1 (in `itertools.combinations` order), so block sums and model
+counts are incremental and a prefix over the budget is pruned with all its extensions.  `method="brute_force"`
 is the plain per-combination loop with one `numpy.linalg.inv` each, kept as the oracle.
 
 For pools too large to enumerate, `greedy_exchange_search` adds the best group while the budget
@@ -220,33 +222,6 @@ def batched_v_optimality(total_gram: np.ndarray, grams: np.ndarray, counts: np.n
 # Enumeration
 
 
-def lexicographic_combinations(n: int, k: int) -> np.ndarray:
-    """All k-subsets of range(n) as rows, in `itertools.combinations` order."""
-    memo: dict[tuple[int, int], np.ndarray] = {}
-
-    def build(m: int, r: int) -> np.ndarray:
-        # combinations of size r from range(m)
-        key = (m, r)
-        if key in memo:
-            return memo[key]
-        if r == 0:
-            res = np.zeros((1, 0), dtype=np.int16)
-        elif r > m:
-            res = np.zeros((0, r), dtype=np.int16)
-        else:
-            parts = []
-            for first in range(m - r + 1):
-                # rows starting with `first`: the (r-1)-subsets of {first+1, …, m-1}
-                rest = build(m - first - 1, r - 1) + np.int16(first + 1)
-                head = np.full((rest.shape[0], 1), first, dtype=np.int16)
-                parts.append(np.hstack([head, rest]))
-            res = np.vstack(parts)
-        memo[key] = res
-        return res
-
-    return build(n, k)
-
-
 def count_combinations(n_other: int, max_families: int, n_included: int = 0) -> int:
     return sum(math.comb(n_other, r) for r in range(1, max_families - n_included + 1))
 
@@ -295,9 +270,47 @@ class Selection:
     extra: dict = field(default_factory=dict, compare=False)
 
 
+def _combination_levels(sizes: np.ndarray, grams: np.ndarray | None, base_count: int,
+                        base_gram: np.ndarray, max_size: int, max_models: int | None):
+    """Yield (r, positions, counts, grams) for r = 1…max_size: every r-subset of range(n) in
+    `itertools.combinations` order whose model count fits `max_models`, with its count and (when
+    `grams` is given) its summed Gram block, both including the base (always-included) part.
+
+    Level r is built from level r − 1: each subset is extended by every position after its last
+    one, in ascending order, which reproduces the lexicographic order; counts and Gram sums are
+    the parent's plus the new family's (one gather per level, not per family slot).  Because every
+    family has at least one model, a subset over the budget has no child within it, so it is
+    dropped before extension (branch pruning)."""
+    n = len(sizes)
+    positions = np.arange(n, dtype=np.int16)[:, None]
+    counts = sizes.astype(np.int64) + base_count
+    g = grams + base_gram if grams is not None else None
+    for r in range(1, max_size + 1):
+        if max_models is not None:
+            keep = counts <= max_models
+            if not keep.all():
+                positions, counts = positions[keep], counts[keep]
+                g = g[keep] if g is not None else None
+        if positions.shape[0] == 0:
+            return
+        yield r, positions, counts, g
+        if r == max_size:
+            return
+        last = positions[:, -1].astype(np.int64)
+        n_child = n - 1 - last
+        parent = np.repeat(np.arange(positions.shape[0]), n_child)
+        # child j of a parent ending at `last` adds position last + 1 + j
+        offsets = np.arange(parent.shape[0]) - np.repeat(np.cumsum(n_child) - n_child, n_child)
+        child = (np.repeat(last + 1, n_child) + offsets).astype(np.int16)
+        positions = np.hstack([positions[parent], child[:, None]])
+        counts = counts[parent] + sizes[child]
+        if g is not None:
+            g = g[parent] + grams[child]
+
+
 def exact_family_search(pool: FamilyPool, max_families: int = 10,
                         include_families: Sequence[str] = (), max_models: int | None = None,
-                        method: str = "fast", chunk_size: int = 1 << 17) -> FamilySearch:
+                        method: str = "fast") -> FamilySearch:
     """Score every combination of 1…(max_families − #included) families plus the included ones.
 
     Combinations with more than `max_models` models are dropped (they fit no budget).  `method`
@@ -326,30 +339,22 @@ def exact_family_search(pool: FamilyPool, max_families: int = 10,
     width = max(min(max_other, len(others)), 1)
 
     kept_combos, kept_counts, kept_obj = [], [], []
-    for r in range(1, min(max_other, len(others)) + 1):
-        local = lexicographic_combinations(len(others), r)
-        for start in range(0, local.shape[0], chunk_size):
-            combos = others[local[start:start + chunk_size]]
-            counts = sizes[combos].sum(axis=1) + inc_count
-            if max_models is not None:
-                keep = counts <= max_models
-                combos, counts = combos[keep], counts[keep]
-            if method == "fast":
-                # Σ_f G_f over the combination's families: r gathers of K × K blocks
-                g = np.broadcast_to(inc_gram, (combos.shape[0], *inc_gram.shape)).copy()
-                for col in range(r):
-                    g += grams[combos[:, col]]
-                obj = batched_v_optimality(total_gram, g, counts)
-            else:
-                obj = np.array([
-                    v_optimality(pool.scores, pool.scores[np.isin(pool.group, [*row, *included])])
-                    for row in combos.tolist()
-                ], dtype=float)
-            padded = np.full((combos.shape[0], width), -1, dtype=np.int16)
-            padded[:, :r] = combos
-            kept_combos.append(padded)
-            kept_counts.append(counts)
-            kept_obj.append(obj)
+    levels = _combination_levels(sizes[others], grams[others] if method == "fast" else None,
+                                 inc_count, inc_gram, min(max_other, len(others)), max_models)
+    for r, positions, counts, g in levels:
+        combos = others[positions]
+        if method == "fast":
+            obj = batched_v_optimality(total_gram, g, counts)
+        else:
+            obj = np.array([
+                v_optimality(pool.scores, pool.scores[np.isin(pool.group, [*row, *included])])
+                for row in combos.tolist()
+            ], dtype=float)
+        padded = np.full((combos.shape[0], width), -1, dtype=np.int16)
+        padded[:, :r] = combos
+        kept_combos.append(padded)
+        kept_counts.append(counts)
+        kept_obj.append(obj)
 
     combinations = np.vstack(kept_combos) if kept_combos else np.zeros((0, width), dtype=np.int16)
     n_models = np.concatenate(kept_counts) if kept_counts else np.zeros(0, dtype=np.int64)
