@@ -36,7 +36,7 @@ import itertools
 import logging
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -267,7 +267,6 @@ class Selection:
     objective: float
     rank: int = 0
     combination_index: int = -1
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 def _combination_levels(sizes: np.ndarray, grams: np.ndarray | None, base_count: int,

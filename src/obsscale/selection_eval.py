@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
 
