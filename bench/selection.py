@@ -147,6 +147,7 @@ def main(argv=None):
         print("budget  n_models  objective  greedy objective  gap     families (exact)")
         for b, g in zip(best, greedy):
             gap = g.objective / b.objective - 1
+            gap = 0.0 if abs(gap) < 1e-12 else gap  # rounding of two summation orders
             print(f"{b.budget:>6}  {b.n_models:>8}  {b.objective:>9.2f}  {g.objective:>16.2f}  {gap:>6.1%}  "
                   f"{', '.join(b.families)}")
 
