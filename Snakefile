@@ -14,11 +14,11 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/pca.smk"
-# include: "workflow/rules/figures.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/selection.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

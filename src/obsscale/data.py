@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from obsscale.io import InputError
+
 MODEL = "Model"
 FAMILY = "Model Family"
 SIZE = "Model Size (B)"
@@ -31,7 +33,7 @@ BASE_METRICS_NONGSM = tuple(m for m in BASE_METRICS if m != "GSM8K")
 INSTRUCT_METRICS = ("MMLU", "ARC-C", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K", "HumanEval")
 
 
-class ScoreTableError(ValueError):
+class ScoreTableError(InputError):
     """A problem in an input table, located by file, line and column."""
 
     def __init__(self, path: str | os.PathLike, message: str, *, line: int | None = None,
@@ -47,7 +49,7 @@ class ScoreTableError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A problem in a configuration value, located by its key path."""
 
 

@@ -55,6 +55,9 @@ class FamilyLaws:
         """Mean prediction with its (1 − alpha) confidence band at the given log10 FLOPs."""
         res = self.results_[(family, component)]
         x = sm.add_constant(np.asarray(x_log10_flops, dtype=float), has_constant="add")
+        if res.df_resid < 1:  # a line through two points: no residual variance, no band
+            mean = x @ res.params
+            return pd.DataFrame({"x": x[:, 1], "mean": mean, "low": np.nan, "high": np.nan})
         frame = res.get_prediction(x).summary_frame(alpha=alpha)
         return pd.DataFrame({"x": x[:, 1], "mean": frame["mean"].to_numpy(),
                              "low": frame["mean_ci_lower"].to_numpy(), "high": frame["mean_ci_upper"].to_numpy()})

@@ -92,3 +92,18 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
         force=True,
     )
     logging.captureWarnings(True)
+    # Font subsetting in PDF output logs every glyph at INFO.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    sys.excepthook = _log_uncaught
+
+
+class InputError(ValueError):
+    """Bad user input (a table, a config block, a model sheet): reported as one message, no traceback."""
+
+
+def _log_uncaught(exc_type, exc, tb) -> None:
+    logger = logging.getLogger("obsscale")
+    if issubclass(exc_type, InputError):
+        logger.error("%s", exc)
+    else:
+        logger.error("%s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))

@@ -27,7 +27,7 @@ FAMILY_MARKERS = ["o", "s", "D", "^", "v", "<", ">", "p", "P", "X", "*", "h", "H
 
 def use_style() -> None:
     sns.set_theme(style="whitegrid", palette="deep", font_scale=1.1)
-    plt.rcParams.update({"savefig.dpi": 150, "figure.dpi": 100, "pdf.fonttype": 42})
+    plt.rcParams.update({"savefig.dpi": 150, "figure.dpi": 100})
 
 
 def family_style(families: list[str]) -> dict[str, tuple]:
@@ -49,3 +49,13 @@ def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
     plt.close(fig)
+
+
+def group_figure_outputs(named: dict[str, str]) -> dict[str, dict[str, str]]:
+    """{"<stem>__png": path, ...} (a rule's named outputs) -> {stem: {"png": path, ...}}."""
+    grouped: dict[str, dict[str, str]] = {}
+    for key, path in named.items():
+        stem, sep, ext = key.rpartition("__")
+        if sep and ext in ("png", "pdf", "csv"):
+            grouped.setdefault(stem, {})[ext] = str(path)
+    return grouped

@@ -1,25 +1,24 @@
-# Shared helpers of the rules.  Each stage's rule file registers a function that maps the config to
-# that stage's final targets; `get_final_output()` (used by `rule all`) is their union, so turning an
-# analysis on or off is a config change.
+# Shared helpers of the rules.  The final targets are computed by the library
+# (obsscale.targets.final_output) from the config, so turning an analysis on or off is a config
+# change.
 
-import yaml
+import sys
 
-FINAL_OUTPUT_FUNCTIONS = []
+# The rules' scripts (and this workflow's own imports) use the library of this checkout, in a venv
+# or in the rules' conda environments alike, which pin only the third-party dependencies.
+SRC = f"{workflow.basedir}/src"
+sys.path.insert(0, SRC)
 
+from obsscale.targets import capability_figure_stems, export_library_path, final_output
 
-def final_output(fn):
-    """Register `fn(config) -> list[str]` as a producer of final targets."""
-    FINAL_OUTPUT_FUNCTIONS.append(fn)
-    return fn
+export_library_path(SRC)
+
+ANALYSIS_ENV = "../../envs/analysis.yaml"
+EVAL_ENV = "../../envs/eval.yaml"
 
 
 def get_final_output():
-    targets = []
-    for fn in FINAL_OUTPUT_FUNCTIONS:
-        for target in fn(config):
-            if target not in targets:
-                targets.append(target)
-    return targets
+    return final_output(config)
 
 
 def figure_outputs(stem):
@@ -33,3 +32,34 @@ def figure_outputs(stem):
         "pdf": f"results/figures/{stem}.pdf",
         "csv": f"results/figures/{stem}.csv",
     }
+
+
+def figures_outputs(*stems):
+    """Named outputs for several figures at once: `<stem>__png`, `__pdf`, `__csv`."""
+    outputs = {}
+    for stem in stems:
+        for ext, path in figure_outputs(stem).items():
+            outputs[f"{stem}__{ext}"] = path
+    return outputs
+
+
+def capability_set(name):
+    return config["capability_space"]["sets"][name]
+
+
+def capability_figure_inputs(wildcards):
+    figs = config["capability_figures"]
+    base = figs["base_set"]
+    inputs = {
+        "families": config["families"],
+        "base_scores": f"results/pca/{base}/scores.csv",
+        "base_explained_variance": f"results/pca/{base}/explained_variance.csv",
+        "base_loadings": f"results/pca/{base}/loadings.csv",
+        "base_table": f"results/scores/{capability_set(base)['scores']}.csv",
+    }
+    if figs.get("instruct_set"):
+        inputs["instruct_explained_variance"] = (
+            f"results/pca/{figs['instruct_set']}/explained_variance.csv"
+        )
+        inputs["instruct_loadings"] = f"results/pca/{figs['instruct_set']}/loadings.csv"
+    return inputs

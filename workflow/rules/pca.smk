@@ -2,10 +2,6 @@
 # PC vs log10 FLOPs (paper Eq. 4).
 
 
-def capability_set(name):
-    return config["capability_space"]["sets"][name]
-
-
 rule capability_pca:
     input:
         scores=lambda w: f"results/scores/{capability_set(w.set)['scores']}.csv",
@@ -16,13 +12,15 @@ rule capability_pca:
         scores="results/pca/{set}/scores.csv",
         imputed="results/pca/{set}/imputed.csv",
         provenance="results/pca/{set}/provenance.json",
+    log:
+        "logs/pca/{set}.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         spec=lambda w: capability_set(w.set),
         n_components=config["capability_space"]["n_components"],
         imputation=config["capability_space"]["imputation"],
-    log:
-        "logs/pca/{set}.log",
-    localrule: True
     script:
         "../scripts/capability_pca.py"
 
@@ -32,23 +30,14 @@ rule family_laws:
         scores="results/pca/{set}/scores.csv",
     output:
         "results/family_laws/{set}/pc_vs_log10_flops.csv",
-    params:
-        components=config.get("family_laws", {}).get("components", ["PC-1", "PC-2", "PC-3"]),
     log:
         "logs/family_laws/{set}.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        components=config.get("family_laws", {}).get(
+            "components", ["PC-1", "PC-2", "PC-3"]
+        ),
     script:
         "../scripts/family_laws.py"
-
-
-@final_output
-def capability_targets(config):
-    targets = []
-    for name in config["capability_space"]["sets"]:
-        targets += [
-            f"results/pca/{name}/{f}.csv"
-            for f in ("explained_variance", "loadings", "scores", "imputed")
-        ]
-    for name in config.get("family_laws", {}).get("sets", []):
-        targets.append(f"results/family_laws/{name}/pc_vs_log10_flops.csv")
-    return targets

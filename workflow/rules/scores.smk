@@ -8,15 +8,12 @@ rule import_scores:
         families=config["families"],
     output:
         "results/scores/{name}.csv",
-    params:
-        metrics=lambda w: config["scores"][w.name]["metrics"],
     log:
         "logs/scores/{name}.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        metrics=lambda w: config["scores"][w.name]["metrics"],
     script:
         "../scripts/import_scores.py"
-
-
-@final_output
-def score_targets(config):
-    return [f"results/scores/{name}.csv" for name in config["scores"]]

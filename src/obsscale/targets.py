@@ -1,0 +1,78 @@
+"""The workflow's final targets as a function of the config.
+
+`rule all` asks for `final_output(config)`: each stage contributes the files its config block
+turns on, so enabling an analysis is a config change.  Kept here (not in the rule files) so that
+it is testable without Snakemake.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+# Figure stems of the capability stage (rendered by obsscale.capability_figures).  This module is
+# imported when Snakemake parses the workflow, so it imports nothing heavy.
+CAPABILITY_FIGURES = (
+    "fig2a_explained_variance",
+    "fig2b_loadings",
+    "fig3_pc1_vs_flops_by_family",
+    "figC2_pc2_vs_flops_by_family",
+    "figC2_pc3_vs_flops_by_family",
+    "fig8_pc1_vs_flops_all_families",
+    "figC4_benchmarks_vs_flops",
+)
+INSTRUCT_FIGURES = ("figC1a_instruct_explained_variance", "figC1b_instruct_loadings")
+
+Config = dict[str, Any]
+FIGURE_EXTENSIONS = ("png", "pdf", "csv")
+
+
+def figure_files(stem: str) -> list[str]:
+    return [f"results/figures/{stem}.{ext}" for ext in FIGURE_EXTENSIONS]
+
+
+def score_targets(config: Config) -> list[str]:
+    return [f"results/scores/{name}.csv" for name in config.get("scores", {})]
+
+
+def capability_targets(config: Config) -> list[str]:
+    targets = []
+    for name in config.get("capability_space", {}).get("sets", {}):
+        targets += [f"results/pca/{name}/{f}.csv" for f in ("explained_variance", "loadings", "scores", "imputed")]
+    for name in config.get("family_laws", {}).get("sets", []):
+        targets.append(f"results/family_laws/{name}/pc_vs_log10_flops.csv")
+    return targets
+
+
+def capability_figure_stems(config: Config) -> list[str]:
+    figs = config.get("capability_figures")
+    if not figs:
+        return []
+    return list(CAPABILITY_FIGURES) + (list(INSTRUCT_FIGURES) if figs.get("instruct_set") else [])
+
+
+def capability_figure_targets(config: Config) -> list[str]:
+    return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
+
+
+# Each stage's contribution, in pipeline order.
+STAGES: list[Callable[[Config], list[str]]] = [
+    score_targets,
+    capability_targets,
+    capability_figure_targets,
+]
+
+
+def final_output(config: Config) -> list[str]:
+    targets: list[str] = []
+    for stage in STAGES:
+        for target in stage(config):
+            if target not in targets:
+                targets.append(target)
+    return targets
+
+
+def export_library_path(src: str) -> None:
+    """Put this checkout's library first on the PYTHONPATH that the rules' jobs inherit."""
+    current = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, current) if p)

@@ -1,0 +1,19 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.capability_figures import render_capability_figures  # noqa: E402
+from obsscale.plotting import group_figure_outputs  # noqa: E402
+
+render_capability_figures(
+    families_yaml=snakemake.input.families,
+    base_scores=snakemake.input.base_scores,
+    base_explained_variance=snakemake.input.base_explained_variance,
+    base_loadings=snakemake.input.base_loadings,
+    base_table=snakemake.input.base_table,
+    base_metrics=list(snakemake.params.base_metrics),
+    outputs=group_figure_outputs(dict(snakemake.output.items())),
+    instruct_explained_variance=snakemake.input.get("instruct_explained_variance"),
+    instruct_loadings=snakemake.input.get("instruct_loadings"),
+    facet_min_models=snakemake.params.facet_min_models,
+)
