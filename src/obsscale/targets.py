@@ -55,11 +55,45 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+def law_targets(config: Config) -> list[str]:
+    """Observational scaling laws: fits, predictions, frozen laws, Table C.1 and their figures."""
+    experiments = list(config.get("experiments", {}) or {})
+    if not experiments:
+        return []
+    targets = []
+    for exp in experiments:
+        targets += [f"results/fits/{exp}.csv", f"results/fits/{exp}/predictions.csv",
+                    f"results/prereg/{exp}.json", f"results/prereg/{exp}_scored.csv"]
+    targets.append("results/prereg/table_c1.csv")
+    for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in experiments)]:
+        targets += figure_files(stem)
+    return targets
+
+
+SELECTION_FIGURES = ("fig7a_selection_curve", "fig7b_selected_fits", "figC18_random_fits")
+
+
+def selection_targets(config: Config) -> list[str]:
+    """Model-subset selection: the guide (Table 1) and, when enabled, the held-out evaluation."""
+    cfg = config.get("selection") or {}
+    if not cfg.get("enabled", False):
+        return []
+    targets = ["results/selection/table1.csv"]
+    if cfg.get("compare_heuristic", True):
+        targets.append("results/selection/greedy_vs_exact.csv")
+    if (cfg.get("evaluation") or {}).get("enabled", False):
+        targets.append("results/selection/curve.csv")
+        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem)]
+    return targets
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
     score_targets,
     capability_targets,
     capability_figure_targets,
+    law_targets,
+    selection_targets,
 ]
 
 

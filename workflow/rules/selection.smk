@@ -1,6 +1,7 @@
 # Model-subset selection (paper Sec 5): which families to evaluate under a model budget, by the
 # V-optimality of their PC scores.  The guide (Table 1) searches every combination of up to
 # `max_families` families exactly; the greedy/exchange heuristic runs beside it for comparison.
+# Final targets: obsscale.targets.selection_targets.
 
 
 def selection_config():
@@ -18,6 +19,8 @@ rule selection_guide:
     log:
         "logs/selection/guide.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         settings=lambda w: selection_config()["guide"],
         metrics=lambda w: selection_config()["metrics"],
@@ -29,14 +32,6 @@ rule selection_guide:
         compare_heuristic=lambda w: selection_config().get("compare_heuristic", True),
     script:
         "../scripts/selection_guide.py"
-
-
-@final_output
-def selection_targets(config):
-    cfg = config.get("selection", {})
-    if not cfg.get("enabled", False):
-        return []
-    return ["results/selection/table1.csv", "results/selection/greedy_vs_exact.csv"]
 
 
 # Held-out evaluation (Fig 7, C.17, C.18): select among the training models of the FLOPs cutoff,
@@ -60,6 +55,8 @@ rule selection_evaluation:
     log:
         "logs/selection/evaluation.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
     threads: 2
     params:
         budgets=lambda w: selection_config()["budgets"],
@@ -81,6 +78,8 @@ rule fig7a_selection_curve:
     log:
         "logs/figures/fig7a_selection_curve.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
     script:
         "../scripts/fig_selection_curve.py"
 
@@ -93,6 +92,8 @@ rule fig7b_selected_fits:
     log:
         "logs/figures/fig7b_selected_fits.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         method="v-optimal",
         title="Fits on V-optimally selected models",
@@ -108,26 +109,10 @@ rule figC18_random_fits:
     log:
         "logs/figures/figC18_random_fits.log",
     localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         method="random",
         title="Fits on randomly selected models",
     script:
         "../scripts/fig_subset_fits.py"
-
-
-@final_output
-def selection_evaluation_targets(config):
-    cfg = config.get("selection", {})
-    if not cfg.get("enabled", False) or not cfg.get("evaluation", {}).get(
-        "enabled", False
-    ):
-        return []
-    return ["results/selection/curve.csv"] + [
-        f"results/figures/{stem}.{ext}"
-        for stem in (
-            "fig7a_selection_curve",
-            "fig7b_selected_fits",
-            "figC18_random_fits",
-        )
-        for ext in ("png", "pdf", "csv")
-    ]

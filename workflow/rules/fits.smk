@@ -1,0 +1,121 @@
+# Observational scaling laws (paper §5–§7): one job per experiment of `experiments:` fits every
+# (target, predictor set) law with its bands, sweeps and frozen preregistration record; one job
+# scores newer models against the frozen laws and writes Table C.1; one job draws every figure.
+
+
+def experiment_block(name):
+    return config["experiments"][name]
+
+
+def experiment_inputs(wildcards):
+    block = experiment_block(wildcards.experiment)
+    return {
+        "scores": f"results/scores/{block['data']['scores']}.csv",
+        "targets": block["data"]["targets_csv"],
+        "families": config["families"],
+    }
+
+
+FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps")
+
+
+rule fit_experiment:
+    input:
+        unpack(experiment_inputs),
+    output:
+        fits="results/fits/{experiment}.csv",
+        predictions="results/fits/{experiment}/predictions.csv",
+        curves="results/fits/{experiment}/curves.csv",
+        reference_lines="results/fits/{experiment}/reference_lines.csv",
+        sweeps="results/fits/{experiment}/sweeps.csv",
+        prereg="results/prereg/{experiment}.json",
+    params:
+        block=lambda w: experiment_block(w.experiment),
+        config=lambda w: {"scores": config["scores"], "laws": config.get("laws", {})},
+    log:
+        "logs/fits/{experiment}.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/fit_experiment.py"
+
+
+rule preregistration:
+    input:
+        prereg=expand("results/prereg/{experiment}.json", experiment=list(config.get("experiments", {}))),
+        scores=lambda w: sorted({f"results/scores/{b['data']['scores']}.csv" for b in config.get("experiments", {}).values()}),
+        targets=lambda w: sorted({b["data"]["targets_csv"] for b in config.get("experiments", {}).values()}),
+        families=config["families"],
+    output:
+        scored=expand("results/prereg/{experiment}_scored.csv", experiment=list(config.get("experiments", {}))),
+        table="results/prereg/table_c1.csv",
+    params:
+        experiments={
+            n: {
+                "prereg": f"results/prereg/{n}.json",
+                "scores": f"results/scores/{b['data']['scores']}.csv",
+                "targets": b["data"]["targets_csv"],
+                "scored": f"results/prereg/{n}_scored.csv",
+            }
+            for n, b in config.get("experiments", {}).items()
+        },
+    log:
+        "logs/prereg/preregistration.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/preregistration.py"
+
+
+def law_figure_stems():
+    return [*config.get("law_figures", []), *(f"fits_{exp}" for exp in config.get("experiments", {}))]
+
+
+# Drawing is CPU-bound (text layout dominates), so the figures are split over a few jobs that run
+# in parallel; each job still starts Python only once for many figures.
+LAW_FIGURE_JOBS = 2
+
+
+def law_figure_outputs(job):
+    outputs = {}
+    for stem in law_figure_stems()[job::LAW_FIGURE_JOBS]:
+        if stem.startswith("fits_"):
+            outputs[f"{stem}__png"] = report(
+                f"results/figures/{stem}.png",
+                caption="../report/fits_experiment.rst",
+                category="Scaling laws",
+                subcategory=stem[len("fits_") :],
+            )
+            outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
+            outputs[f"{stem}__csv"] = f"results/figures/{stem}.csv"
+        else:
+            outputs.update(figures_outputs(stem))
+    return outputs
+
+
+if config.get("experiments"):
+    for _job in range(LAW_FIGURE_JOBS):
+
+        rule:
+            name:
+                f"law_figures_{_job}"
+            input:
+                fits=expand("results/fits/{experiment}.csv", experiment=list(config["experiments"])),
+                tables=expand(
+                    "results/fits/{experiment}/{table}.csv",
+                    experiment=list(config["experiments"]),
+                    table=FIT_TABLES,
+                ),
+            output:
+                **law_figure_outputs(_job),
+            params:
+                experiments=list(config["experiments"]),
+            log:
+                f"logs/figures/laws_{_job}.log",
+            localrule: True
+            conda:
+                ANALYSIS_ENV
+            script:
+                "../scripts/law_figures.py"
