@@ -321,3 +321,18 @@ def test_guide_stage_reproduces_paper_table1(tmp_path):
         assert rows["families"].tolist() == [f + ";Llama-2" for f, _ in expected]
         np.testing.assert_allclose(rows["objective"], [v for _, v in expected], atol=0.006)
         assert (rows["n_models"] <= rows["budget"]).all()
+
+
+def test_selection_targets_follow_the_config():
+    from obsscale.targets import final_output, selection_targets
+
+    assert selection_targets({}) == []
+    assert selection_targets({"selection": {"enabled": False}}) == []
+    guide = selection_targets({"selection": {"enabled": True}})
+    assert guide == ["results/selection/table1.csv", "results/selection/greedy_vs_exact.csv"]
+    full = selection_targets({"selection": {"enabled": True, "compare_heuristic": False,
+                                            "evaluation": {"enabled": True}}})
+    assert "results/selection/greedy_vs_exact.csv" not in full
+    assert "results/selection/curve.csv" in full
+    assert {"results/figures/fig7a_selection_curve.png", "results/figures/figC18_random_fits.csv"} <= set(full)
+    assert set(guide) <= set(final_output({"selection": {"enabled": True}}))

@@ -297,7 +297,8 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
                                selection_components: int, fit_components: int, pca_components: int,
                                imputation: dict | None, max_families: int, n_random: int,
                                random_window: int, random_seed: int, figure_budgets: Sequence[int],
-                               reference_family: str, curve_csv, details_csv, predictions_csv, provenance_json) -> pd.DataFrame:
+                               reference_family: str, curve_csv, details_csv, predictions_csv,
+                               provenance_json, n_jobs: int = 1) -> pd.DataFrame:
     """Stage function of rule `selection_evaluation`: the Fig 7a curve, the per-subset test MSEs,
     and the predictions of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18 (random)."""
     from obsscale.io import provenance, write_csv, write_json
