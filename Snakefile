@@ -23,3 +23,6 @@ rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+include: "workflow/rules/cluster.smk"
