@@ -122,9 +122,11 @@ def test_floor_link_recovers_h(estimator):
 def test_paper_start_is_first_and_ties_keep_it():
     X, y = _synthetic()
     law = ObservationalScalingLaw(n_starts=5).fit(X, y)
-    assert law.starts_[0]["start"] == 0
-    np.testing.assert_allclose(law.starts_[0]["params"][:1], [law.starts_[0]["params"][0]])
+    single = ObservationalScalingLaw(n_starts=1).fit(X, y)
+    np.testing.assert_allclose(law.starts_[0]["params"], single.params_)
+    assert len(law.starts_) == 5
     assert law.best_start_ == 0  # every start reaches the same optimum: the paper's is kept
+    np.testing.assert_allclose(law.params_, single.params_)
 
 
 def test_separable_data_is_flagged_diverged(caplog):
@@ -244,3 +246,30 @@ def test_unknown_names_in_config_blocks():
     for block, pattern in cases:
         with pytest.raises(D.ConfigError, match=pattern):
             E.resolve_experiment("x", block, CONFIG)
+
+
+def test_arithmetic_cutoff_21_diverges_and_is_flagged():
+    """Spec §5.3: 3-digit subtraction with cutoff 21.0 (not 21.6) is near-separable and the
+    reference code's fit silently diverges; here it is flagged."""
+    block = dict(CONFIG["experiments"]["emergent_arithmetic"],
+                 targets=[CONFIG["experiments"]["emergent_arithmetic"]["targets"][0]],
+                 predictors=["PC-1..3"], n_boot=0, n_starts=1,
+                 split={"by": "cutoff", "column": D.FLOPS, "threshold": 21.0})
+    spec, result = _run("emergent_arithmetic", **block)
+    row = result["fits_table"].iloc[0]
+    assert row["status"] in ("diverged", "degenerate"), row[["beta_1", "beta_2", "beta_3"]]
+    assert row["warning"]
+    _, ok = _run("emergent_arithmetic", **dict(block, split={"by": "cutoff", "column": D.FLOPS, "threshold": 21.6}))
+    assert ok["fits_table"].iloc[0]["status"] == "ok"
+
+
+def test_training_subset_discards_other_training_models():
+    spec = E.resolve_experiment("emergent", dict(CONFIG["experiments"]["emergent"], n_boot=0, sweeps={}), CONFIG)
+    frame = E.experiment_frame(spec, ROOT / CONFIG["scores"]["base"]["path"], D.load_families(ROOT / CONFIG["families"]),
+                               ROOT / spec["data"]["targets_csv"])
+    full = E.fit_target(frame, spec, spec["targets"][0], E.parse_predictors("PC-1..3"), n_boot=0)
+    keep = full.frame.loc[full.role == "train", "Model"].tolist()[:20]
+    sub = E.fit_target(frame, spec, spec["targets"][0], E.parse_predictors("PC-1..3"), n_boot=0, train_models=keep)
+    assert (sub.role == "train").sum() == 20
+    assert (sub.role == "discarded").sum() == (full.role == "train").sum() - 20
+    assert ((sub.role == "test") == (full.role == "test")).all()

@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "estimator": "least_squares",
     "huber_delta": 1.0,
     "n_starts": 4,
-    "divergence_threshold": 30.0,
+    "divergence_threshold": 10.0,
     "split": {"by": "cutoff", "column": D.FLOPS, "reference_model": "meta-llama/Llama-2-7b-hf"},
     "reference_family": "Llama-2",
     "reference_fit_set": "all",
@@ -113,6 +113,11 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     if not isinstance(block, dict):
         raise _err(path, "must be a mapping")
     spec = copy.deepcopy(DEFAULTS)
+    # The capability space of every law is built like the configured one (imputation, #PCs stored).
+    cs = config.get("capability_space", {}) or {}
+    for key in ("imputation", "n_components"):
+        if key in cs:
+            spec[key] = copy.deepcopy(cs[key])
     spec.update(copy.deepcopy(config.get("laws", {}) or {}))
     spec.update(copy.deepcopy(block))
     spec["name"] = name
@@ -302,14 +307,20 @@ def predictor_matrix(frame, pset: PredictorSet, space: CapabilitySpace | None) -
 
 def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet, split=None,
                n_boot: int | None = None, references: bool = True, n_starts: int | None = None,
-               cache: dict | None = None) -> TargetFit:
+               cache: dict | None = None, train_models=None) -> TargetFit:
     """Fit one law.  `cache` shares the capability space between predictor sets of the same target
-    and split (the PCA depends only on the training models, not on K)."""
+    and split (the PCA depends only on the training models, not on K).
+
+    `train_models` (model names) restricts training to a subset, e.g. a selected model subset
+    (paper §5): training-side models outside it get role "discarded" and are neither fitted nor
+    scored; the test side is unchanged."""
     y_all = normalise_target(frame[target["column"]], target["range"])
     keep = np.isfinite(y_all)
     frame = frame.loc[keep].reset_index(drop=True)
     y = y_all[keep]
     role = split_roles(frame, spec, target, y, split)
+    if train_models is not None:
+        role[(role == "train") & ~frame[D.MODEL].isin(set(train_models)).to_numpy()] = "discarded"
     train = role == "train"
     space = None
     if pset.kind == "pcs":
@@ -317,7 +328,8 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
         if n_train <= 1:
             return TargetFit(target, pset, frame, None, None, np.full((len(y), 1), np.nan), y, role,
                              error=f"only {n_train} training model(s)")
-        key = (target["name"], repr(split or target.get("split") or spec["split"]))
+        key = (target["name"], repr(split or target.get("split") or spec["split"]),
+               None if train_models is None else tuple(sorted(train_models)))
         if cache is not None and key in cache:
             space, pcs = cache[key]
         else:

@@ -29,27 +29,49 @@ rule fit_experiment:
         reference_lines="results/fits/{experiment}/reference_lines.csv",
         sweeps="results/fits/{experiment}/sweeps.csv",
         prereg="results/prereg/{experiment}.json",
-    params:
-        block=lambda w: experiment_block(w.experiment),
-        config=lambda w: {"scores": config["scores"], "laws": config.get("laws", {})},
     log:
         "logs/fits/{experiment}.log",
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        block=lambda w: experiment_block(w.experiment),
+        config=lambda w: {
+            "scores": config["scores"],
+            "laws": config.get("laws", {}),
+            "capability_space": config.get("capability_space", {}),
+        },
     script:
         "../scripts/fit_experiment.py"
 
 
 rule preregistration:
     input:
-        prereg=expand("results/prereg/{experiment}.json", experiment=list(config.get("experiments", {}))),
-        scores=lambda w: sorted({f"results/scores/{b['data']['scores']}.csv" for b in config.get("experiments", {}).values()}),
-        targets=lambda w: sorted({b["data"]["targets_csv"] for b in config.get("experiments", {}).values()}),
+        prereg=expand(
+            "results/prereg/{experiment}.json",
+            experiment=list(config.get("experiments", {})),
+        ),
+        scores=lambda w: sorted(
+            {
+                f"results/scores/{b['data']['scores']}.csv"
+                for b in config.get("experiments", {}).values()
+            }
+        ),
+        targets=lambda w: sorted(
+            {b["data"]["targets_csv"] for b in config.get("experiments", {}).values()}
+        ),
         families=config["families"],
     output:
-        scored=expand("results/prereg/{experiment}_scored.csv", experiment=list(config.get("experiments", {}))),
+        scored=expand(
+            "results/prereg/{experiment}_scored.csv",
+            experiment=list(config.get("experiments", {})),
+        ),
         table="results/prereg/table_c1.csv",
+    log:
+        "logs/prereg/preregistration.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         experiments={
             n: {
@@ -60,17 +82,15 @@ rule preregistration:
             }
             for n, b in config.get("experiments", {}).items()
         },
-    log:
-        "logs/prereg/preregistration.log",
-    localrule: True
-    conda:
-        ANALYSIS_ENV
     script:
         "../scripts/preregistration.py"
 
 
 def law_figure_stems():
-    return [*config.get("law_figures", []), *(f"fits_{exp}" for exp in config.get("experiments", {}))]
+    return [
+        *config.get("law_figures", []),
+        *(f"fits_{exp}" for exp in config.get("experiments", {})),
+    ]
 
 
 # Drawing is CPU-bound (text layout dominates), so the figures are split over a few jobs that run
@@ -102,7 +122,10 @@ if config.get("experiments"):
             name:
                 f"law_figures_{_job}"
             input:
-                fits=expand("results/fits/{experiment}.csv", experiment=list(config["experiments"])),
+                fits=expand(
+                    "results/fits/{experiment}.csv",
+                    experiment=list(config["experiments"]),
+                ),
                 tables=expand(
                     "results/fits/{experiment}/{table}.csv",
                     experiment=list(config["experiments"]),
@@ -110,12 +133,12 @@ if config.get("experiments"):
                 ),
             output:
                 **law_figure_outputs(_job),
-            params:
-                experiments=list(config["experiments"]),
             log:
                 f"logs/figures/laws_{_job}.log",
             localrule: True
             conda:
                 ANALYSIS_ENV
+            params:
+                experiments=list(config["experiments"]),
             script:
                 "../scripts/law_figures.py"
