@@ -635,7 +635,8 @@ def write_guide_tables(scores_csv, families_yaml, settings: dict[str, dict], met
                     "exact_families": ";".join(sel.families),
                     "greedy_family_objective": fam.objective,
                     "greedy_family_families": ";".join(fam.families),
-                    "greedy_family_gap": fam.objective / sel.objective - 1.0,
+                    # relative shortfall; differences below 1e-12 are rounding of summation order
+                    "greedy_family_gap": gap if abs(gap := fam.objective / sel.objective - 1.0) > 1e-12 else 0.0,
                     "greedy_family_same_set": set(fam.families) == set(sel.families),
                     "greedy_model_objective": mod.objective,
                     "greedy_model_n_models": mod.n_models,
