@@ -18,6 +18,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/fits.smk"
 include: "workflow/rules/passuntil.smk"
 include: "workflow/rules/eval.smk"
+include: "workflow/rules/selection.smk"
 
 
 rule all:

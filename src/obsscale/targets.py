@@ -105,6 +105,23 @@ def evaluation_targets(config: Config) -> list[str]:
     return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
 
 
+SELECTION_FIGURES = ("fig7a_selection_curve", "fig7b_selected_fits", "figC18_random_fits")
+
+
+def selection_targets(config: Config) -> list[str]:
+    """Model-subset selection: the guide (Table 1) and, when enabled, the held-out evaluation."""
+    cfg = config.get("selection") or {}
+    if not cfg.get("enabled", False):
+        return []
+    targets = ["results/selection/table1.csv"]
+    if cfg.get("compare_heuristic", True):
+        targets.append("results/selection/greedy_vs_exact.csv")
+    if (cfg.get("evaluation") or {}).get("enabled", False):
+        targets.append("results/selection/curve.csv")
+        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem)]
+    return targets
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
     evaluation_targets,
@@ -112,6 +129,7 @@ STAGES: list[Callable[[Config], list[str]]] = [
     capability_targets,
     capability_figure_targets,
     law_targets,
+    selection_targets,
     passuntil_targets,
 ]
 

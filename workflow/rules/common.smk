@@ -146,3 +146,12 @@ def law_figure_outputs(job):
         else:
             outputs.update(figures_outputs(stem))
     return outputs
+
+
+# Model-subset selection (workflow/rules/selection.smk).
+def selection_config():
+    return config.get("selection", {})
+
+
+def selection_eval_config():
+    return selection_config().get("evaluation", {})
