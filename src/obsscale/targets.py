@@ -55,6 +55,12 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+def overview_experiments(config: Config) -> list[str]:
+    """Experiments that get an overview figure of all their fits (`overview`, default true)."""
+    return [name for name, block in (config.get("experiments") or {}).items()
+            if (block or {}).get("overview", True)]
+
+
 def law_targets(config: Config) -> list[str]:
     """Observational scaling laws: fits, predictions, frozen laws, Table C.1 and their figures."""
     experiments = list(config.get("experiments", {}) or {})
@@ -65,7 +71,7 @@ def law_targets(config: Config) -> list[str]:
         targets += [f"results/fits/{exp}.csv", f"results/fits/{exp}/predictions.csv",
                     f"results/prereg/{exp}.json", f"results/prereg/{exp}_scored.csv"]
     targets.append("results/prereg/table_c1.csv")
-    for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in experiments)]:
+    for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in overview_experiments(config))]:
         targets += figure_files(stem)
     return targets
 PASSUNTIL_FIGURES = (

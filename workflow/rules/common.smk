@@ -10,6 +10,7 @@ SRC = f"{workflow.basedir}/src"
 sys.path.insert(0, SRC)
 
 from obsscale.targets import (
+    overview_experiments,
     PASSUNTIL_FIGURES,
     capability_figure_stems,
     export_library_path,
@@ -122,7 +123,7 @@ FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps")
 def law_figure_stems():
     return [
         *config.get("law_figures", []),
-        *(f"fits_{exp}" for exp in config.get("experiments", {})),
+        *(f"fits_{exp}" for exp in overview_experiments(config)),
     ]
 
 
