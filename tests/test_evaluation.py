@@ -283,8 +283,9 @@ def test_malformed_sheet_stops_the_workflow_before_any_job(tmp_path):
 
 @pytest.mark.slow
 def test_example_config_plans_one_job_per_model_and_suite(tmp_path):
+    # The example sheet's models need GPUs: plan as on a workstation that declares one.
     proc = run_snakemake(make_workdir(tmp_path / "work"), "-n", "--configfile", "config/evaluation-example.yaml",
-                         "--quiet", "rules")
+                         "--resources", "gpu=1", "--quiet", "rules")
     sheet = load_model_sheet(ROOT / "config/models.tsv", SHEET_SCHEMA)
     example = yaml.safe_load((ROOT / "config/evaluation-example.yaml").read_text())["evaluation"]
     n_jobs = sum(len(model_suites(r, example["suites"])) for _, r in sheet.iterrows())
