@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/pca.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/ladder.smk"
 
 
 rule all:

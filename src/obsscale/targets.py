@@ -55,8 +55,18 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+def ladder_targets(config: Config) -> list[str]:
+    """The ladder's trained models and its model sheet (docs/ladder.md); [] unless enabled."""
+    ladder = config.get("ladder") or {}
+    if not ladder.get("enabled", False):
+        return []
+    out = ladder.get("output_dir", "results/ladder")
+    return [f"{out}/models/{m['name']}" for m in ladder.get("models", [])] + [f"{out}/models.tsv"]
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
+    ladder_targets,
     score_targets,
     capability_targets,
     capability_figure_targets,
