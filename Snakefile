@@ -16,6 +16,7 @@ include: "workflow/rules/scores.smk"
 include: "workflow/rules/pca.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/ladder.smk"
+include: "workflow/rules/eval.smk"
 
 
 rule all:

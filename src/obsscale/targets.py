@@ -62,11 +62,18 @@ def ladder_targets(config: Config) -> list[str]:
         return []
     out = ladder.get("output_dir", "results/ladder")
     return [f"{out}/models/{m['name']}" for m in ladder.get("models", [])] + [f"{out}/models.tsv"]
+def evaluation_targets(config: Config) -> list[str]:
+    """The evaluation stage's tables (docs/evaluation.md); none unless `evaluation.enabled`."""
+    ev = config.get("evaluation") or {}
+    if not ev.get("enabled", False):
+        return []
+    return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
 
 
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
     ladder_targets,
+    evaluation_targets,
     score_targets,
     capability_targets,
     capability_figure_targets,

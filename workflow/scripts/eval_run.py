@@ -1,0 +1,29 @@
+"""Evaluate one model on one suite with lm-eval (rule eval_run)."""
+
+import logging
+
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.evaluation import run_suite  # noqa: E402
+
+try:
+    run_suite(
+        model=snakemake.params.model,
+        suite=snakemake.params.suite,
+        output=snakemake.output.json,
+        cache_dir=snakemake.params.cache_dir,
+        include_paths=snakemake.params.include_paths,
+        allow_code_execution=snakemake.params.allow_code_execution,
+        limit=snakemake.params.limit,
+        bootstrap_iters=snakemake.params.bootstrap_iters,
+        seed=snakemake.params.seed,
+        suite_name=snakemake.wildcards.suite,
+    )
+except Exception:
+    # The job's log is where a user looks first (docs/evaluation.md): put the reason there too.
+    logging.getLogger("obsscale.evaluation").exception(
+        "evaluation of %s on suite %s failed", snakemake.wildcards.model, snakemake.wildcards.suite
+    )
+    raise
