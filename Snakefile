@@ -17,6 +17,7 @@ include: "workflow/rules/pca.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/ladder.smk"
 include: "workflow/rules/eval.smk"
+include: "workflow/rules/passuntil.smk"
 
 
 rule all:

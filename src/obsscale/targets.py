@@ -70,6 +70,35 @@ def evaluation_targets(config: Config) -> list[str]:
     return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
 
 
+PASSUNTIL_FIGURES = (
+    "passuntil_pu_vs_n",
+    "passuntil_loglog",
+    "passuntil_instances",
+    "passuntil_resolution",
+    "passuntil_sampling_cost",
+)
+
+
+def passuntil_runs(config: Config) -> list[tuple[str, str]]:
+    """(series, task) pairs of the PassUntil stage: `runs`, else every series with every task."""
+    pu = config.get("passuntil") or {}
+    if pu.get("runs"):
+        return [(r["series"], r["task"]) for r in pu["runs"]]
+    return [(s, t) for s in pu.get("series", {}) for t in pu.get("tasks", {})]
+
+
+def passuntil_targets(config: Config) -> list[str]:
+    pu = config.get("passuntil") or {}
+    if not pu.get("enabled", False):
+        return []
+    out = []
+    for series, task in passuntil_runs(config):
+        d = f"results/passuntil/{series}/{task}"
+        out += [f"{d}/samples/{m['name']}.jsonl" for m in pu["series"][series]["models"]]
+        out += [f"{d}/estimates.csv", f"{d}/law.csv"]
+    return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem)]
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
     ladder_targets,
@@ -77,6 +106,7 @@ STAGES: list[Callable[[Config], list[str]]] = [
     score_targets,
     capability_targets,
     capability_figure_targets,
+    passuntil_targets,
 ]
 
 

@@ -1,0 +1,237 @@
+"""One generation interface over HF transformers `generate` (CPU/GPU) and vLLM (GPU).
+
+`sample(prompts, seeds, ...)` draws one completion per prompt, the i-th from its own seed, so that a
+sample is a function of (model, prompt, seed) and not of which other requests share its batch:
+
+- HF: `generate` runs greedy decoding over logits that a `SeededSampler` processor has replaced by
+  a one-hot of a token drawn with a per-row `torch.Generator` (temperature and top-p applied first).
+  Batching, padding, KV cache and stopping stay HF's own code.  The draw is bit-identical for an
+  identical batch plan (the engine replays the same plan on resume); across different batch plans
+  it is identical up to float rounding of the batched forward pass.
+- vLLM: one `SamplingParams(seed=...)` per request, vLLM's documented per-request seeding.
+- `simulated`: a test/benchmark backend whose prompt is a pass probability; a sample is "1" with
+  that probability, from the seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+log = logging.getLogger(__name__)
+
+BACKENDS: dict[str, type] = {}
+
+
+def register(name: str):
+    def deco(cls):
+        BACKENDS[name] = cls
+        cls.name = name
+        return cls
+
+    return deco
+
+
+@dataclass
+class Generation:
+    text: str
+    n_tokens: int
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    cut = len(text)
+    for s in stop or ():
+        i = text.find(s)
+        if s and i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+def make_backend(name: str, path: str | None = None, **options) -> "Backend":
+    if name not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(name, BACKENDS, n=2)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"unknown backend {name!r}{hint} (known: {', '.join(sorted(BACKENDS))})")
+    return BACKENDS[name](path, **options)
+
+
+class Backend:
+    name = "backend"
+
+    def sample(self, prompts: Sequence[str], seeds: Sequence[int], *, temperature: float,
+               top_p: float, max_new_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
+        raise NotImplementedError
+
+    def greedy(self, prompts: Sequence[str], *, max_new_tokens: int,
+               stop: Sequence[str] = ()) -> list[Generation]:
+        raise NotImplementedError
+
+
+@register("hf")
+class HFBackend(Backend):
+    """transformers `AutoModelForCausalLM` on CPU or GPU."""
+
+    def __init__(self, path: str, device: str = "cpu", dtype: str = "float32",
+                 max_batch_size: int = 64, threads: int | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.torch = torch
+        self.device = device
+        self.max_batch_size = int(max_batch_size)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        # Left padding: every row's next token is predicted at the last position.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, dtype)).to(device).eval()
+
+    def _generate(self, prompts, seeds, temperature, top_p, max_new_tokens, stop):
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+        out: list[Generation] = []
+        tok = self.tokenizer
+        for start in range(0, len(prompts), self.max_batch_size):
+            chunk = list(prompts[start:start + self.max_batch_size])
+            enc = tok(chunk, return_tensors="pt", padding=True).to(self.device)
+            procs = LogitsProcessorList()
+            if seeds is not None:
+                procs.append(SeededSampler(seeds[start:start + len(chunk)], temperature, top_p))
+            width = enc["input_ids"].shape[1]
+            criteria = StoppingCriteriaList([StopOnStrings(tok, stop, width)] if stop else [])
+            config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens,
+                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+            with self.torch.inference_mode():
+                ids = self.model.generate(**enc, generation_config=config, logits_processor=procs,
+                                          stopping_criteria=criteria)
+            for row in ids[:, width:]:
+                row = row.tolist()
+                n = next((j + 1 for j, t in enumerate(row) if t == tok.eos_token_id), len(row))
+                text = tok.decode(row[:n], skip_special_tokens=True)
+                out.append(Generation(truncate_at_stop(text, stop), n))
+        return out
+
+    def sample(self, prompts, seeds, *, temperature, top_p, max_new_tokens, stop=()):
+        if len(prompts) != len(seeds):
+            raise ValueError("one seed per prompt")
+        return self._generate(prompts, list(seeds), temperature, top_p, max_new_tokens, stop)
+
+    def greedy(self, prompts, *, max_new_tokens, stop=()):
+        return self._generate(prompts, None, 1.0, 1.0, max_new_tokens, stop)
+
+
+class SeededSampler:
+    """Logits processor: draws each row's next token from its own generator and returns a one-hot
+    score, so that HF's greedy step emits exactly the sampled token."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float):
+        import torch
+
+        self.torch = torch
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        logits = scores.float().cpu()
+        if self.temperature > 0:
+            probs = torch.softmax(logits / self.temperature, dim=-1)
+        else:
+            probs = torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+        if self.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            # Keep the smallest prefix whose mass reaches top_p (always the top token).
+            drop = sorted_p.cumsum(-1) - sorted_p >= self.top_p
+            sorted_p[drop] = 0
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+            probs = probs / probs.sum(-1, keepdim=True)
+        picks = [torch.multinomial(probs[i], 1, generator=g).item()
+                 for i, g in enumerate(self.generators)]
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(len(picks)), torch.tensor(picks)] = 0.0
+        return out
+
+
+class StopOnStrings:
+    """Per-row stopping once the generated text contains a stop sequence."""
+
+    def __init__(self, tokenizer, stop: Sequence[str], prompt_width: int):
+        self.tokenizer = tokenizer
+        self.stop = [s for s in stop if s]
+        self.width = prompt_width
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width:], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool,
+                            device=input_ids.device)
+
+
+@register("vllm")
+class VLLMBackend(Backend):
+    """vLLM offline inference (GPU); optional dependency `obsscale[vllm]`."""
+
+    def __init__(self, path: str, dtype: str = "auto", gpu_memory_utilization: float = 0.9,
+                 max_model_len: int | None = None, tensor_parallel_size: int = 1, **_ignored):
+        try:
+            from vllm import LLM, SamplingParams
+        except ImportError as exc:  # pragma: no cover - optional dependency
+            raise ImportError("the vllm backend needs `pip install obsscale[vllm]` and a GPU") from exc
+        self.SamplingParams = SamplingParams
+        kwargs = dict(model=str(path), dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
+                      tensor_parallel_size=tensor_parallel_size, seed=0,
+                      enable_prefix_caching=True)
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
+        self.llm = LLM(**kwargs)
+
+    def _run(self, prompts, params):
+        outs = self.llm.generate(list(prompts), params, use_tqdm=False)
+        res = []
+        for o in outs:
+            c = o.outputs[0]
+            res.append(Generation(c.text, len(c.token_ids)))
+        return res
+
+    def sample(self, prompts, seeds, *, temperature, top_p, max_new_tokens, stop=()):
+        params = [self.SamplingParams(n=1, temperature=temperature, top_p=top_p,
+                                      max_tokens=max_new_tokens, stop=list(stop) or None,
+                                      seed=int(s) % (2**63)) for s in seeds]
+        return self._run(prompts, params)
+
+    def greedy(self, prompts, *, max_new_tokens, stop=()):
+        params = self.SamplingParams(n=1, temperature=0.0, max_tokens=max_new_tokens,
+                                     stop=list(stop) or None)
+        return self._run(prompts, params)
+
+
+@register("simulated")
+class SimulatedBackend(Backend):
+    """Each prompt is a pass probability p; a sample is "1" with probability p, else "0".
+
+    For tests and the sample-size benchmark: the engine's design can be checked against the
+    negative-binomial distribution without a model.  `delay` (seconds per call) mimics a device.
+    """
+
+    def __init__(self, path=None, delay: float = 0.0, **_ignored):
+        self.delay = float(delay)
+
+    def sample(self, prompts, seeds, *, temperature=1.0, top_p=1.0, max_new_tokens=1, stop=()):
+        import time
+
+        if self.delay:
+            time.sleep(self.delay)
+        return [Generation("1" if random.Random(int(s)).random() < float(p) else "0", 1)
+                for p, s in zip(prompts, seeds)]
+
+    def greedy(self, prompts, *, max_new_tokens=1, stop=()):
+        return [Generation("1" if float(p) >= 0.5 else "0", 1) for p in prompts]

@@ -1,0 +1,214 @@
+"""The five PassUntil figures (spec §5), one panel per (series, task); each beside its CSV."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from obsscale.plotting import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, save_figure, use_style
+from obsscale.passuntil.laws import InstanceScalingLaw, TaskScalingLaw, curvature_test, loglog
+
+
+def _load(runs: list[dict]) -> list[dict]:
+    out = []
+    for run in runs:
+        out.append({**run, "est": pd.read_csv(run["estimates"]),
+                    "summ": pd.read_csv(run["summary"]).sort_values("N"),
+                    "law": pd.read_csv(run["law"]).set_index("level")})
+    return out
+
+
+def _panels(n: int):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _grid(summ: pd.DataFrame) -> np.ndarray:
+    return np.logspace(np.log10(summ["N"].min()), np.log10(summ["N"].max()), 50)
+
+
+def _train_law(run) -> TaskScalingLaw | None:
+    law = run["law"]
+    if "task" not in law.index or not np.isfinite(law.loc["task", "c"]):
+        return None
+    fitted = TaskScalingLaw()
+    fitted.c_, fitted.log_c_, fitted.alpha_ = law.loc["task", "c"], np.log(law.loc["task", "c"]), law.loc["task", "alpha"]
+    return fitted
+
+
+def pu_vs_n(runs: list[dict], png: str, pdf: str, csv: str) -> None:
+    """1. PU vs N (log y) with the law fitted on the smaller models and the held-out prediction."""
+    use_style()
+    runs = _load(runs)
+    fig, axes = _panels(len(runs))
+    rows = []
+    for ax, run in zip(axes, runs):
+        s, law = run["summ"], run["law"]
+        target = law.loc["task", "N_target"]
+        train, test = s[s["N"] < target], s[s["N"] >= target]
+        for part, color, label in ((train, TRAIN_COLOR, "fit"), (test, TEST_COLOR, "held out")):
+            err = [part["PU"] - part["PU_low"], part["PU_high"] - part["PU"]]
+            ax.errorbar(part["N"], part["PU"], yerr=err, fmt="o", color=color, label=f"PU ({label})")
+            rows += [{"series": run["series"], "task": run["task"], "kind": f"observed_{label.replace(' ', '_')}",
+                      "N": n, "PU": p, "low": lo, "high": hi}
+                     for n, p, lo, hi in zip(part["N"], part["PU"], part["PU_low"], part["PU_high"])]
+        fitted = _train_law(run)
+        if fitted is not None:
+            grid = _grid(s)
+            ax.plot(grid, fitted.predict(grid), color=TRAIN_COLOR, lw=1.5,
+                    label=f"law: c={fitted.c_:.3g}, α={fitted.alpha_:.3g}")
+            rows += [{"series": run["series"], "task": run["task"], "kind": "law", "N": n, "PU": p}
+                     for n, p in zip(grid, fitted.predict(grid))]
+            pred = law.loc["task"]
+            yerr = [[pred["predicted"] - pred["predicted_low"]], [pred["predicted_high"] - pred["predicted"]]]
+            if np.all(np.isfinite(yerr)):
+                ax.errorbar([target], [pred["predicted"]], yerr=yerr, fmt="*", ms=12, color=HIGHLIGHT_COLOR,
+                            label="prediction")
+            else:
+                ax.plot([target], [pred["predicted"]], "*", ms=12, color=HIGHLIGHT_COLOR, label="prediction")
+            rows.append({"series": run["series"], "task": run["task"], "kind": "prediction", "N": target,
+                         "PU": pred["predicted"], "low": pred["predicted_low"], "high": pred["predicted_high"]})
+        ax.set(xscale="log", yscale="log", xlabel="N", ylabel="PassUntil PU",
+               title=f"{run['series']} / {run['task']}")
+        ax.legend(fontsize=7)
+    save_figure(fig, pd.DataFrame(rows), png, pdf, csv)
+
+
+def loglog_curvature(runs: list[dict], png: str, pdf: str, csv: str) -> None:
+    """2. log(-log PU) vs log N with the linear and quadratic fits and the curvature class."""
+    use_style()
+    runs = _load(runs)
+    fig, axes = _panels(len(runs))
+    rows = []
+    for ax, run in zip(axes, runs):
+        s = run["summ"]
+        ok = (s["PU"] > 0) & (s["PU"] < 1)
+        x, F = np.log(s.loc[ok, "N"]), loglog(s.loc[ok, "PU"])
+        ax.plot(x, F, "o", color=TRAIN_COLOR, label="observed")
+        rows += [{"series": run["series"], "task": run["task"], "kind": "observed", "logN": a, "F": b}
+                 for a, b in zip(x, F)]
+        curv = curvature_test(s["N"], s["PU"])
+        if "linear_coef" in curv:
+            grid = np.linspace(x.min(), x.max(), 50)
+            xc = grid - curv["x_mean"]
+            lin = curv["linear_coef"][0] + curv["linear_coef"][1] * xc
+            q = curv["quadratic_coefs"]
+            quad = q[0] + q[1] * xc + q[2] * xc**2
+            ax.plot(grid, lin, color=TRAIN_COLOR, label="linear")
+            ax.plot(grid, quad, "--", color=TEST_COLOR, label="quadratic")
+            rows += [{"series": run["series"], "task": run["task"], "kind": k, "logN": a, "F": b}
+                     for k, ys in (("linear", lin), ("quadratic", quad)) for a, b in zip(grid, ys)]
+        ax.set(xlabel="log N", ylabel="log(−log PU)", title=f"{run['series']} / {run['task']}")
+        ax.text(0.02, 0.03, f"{curv['curvature_class']}\n{curv['evidence']}", transform=ax.transAxes,
+                fontsize=7, va="bottom")
+        ax.legend(fontsize=7)
+        for r in rows:
+            if r["series"] == run["series"] and r["task"] == run["task"]:
+                r["curvature_class"] = curv["curvature_class"]
+    save_figure(fig, pd.DataFrame(rows), png, pdf, csv)
+
+
+def instance_curves(runs: list[dict], png: str, pdf: str, csv: str) -> None:
+    """3. Per-instance p_hat vs N (thin), their instance-law aggregate and the task-level fit."""
+    use_style()
+    runs = _load(runs)
+    fig, axes = _panels(len(runs))
+    rows = []
+    for ax, run in zip(axes, runs):
+        est, s = run["est"], run["summ"]
+        for inst, g in est.groupby("instance"):
+            g = g.sort_values("N")
+            ax.plot(g["N"], g["p_hat"].where(g["p_hat"] > 0), lw=0.7, alpha=0.5, color="grey")
+            rows += [{"series": run["series"], "task": run["task"], "kind": "instance", "instance": inst,
+                      "N": n, "p": p, "censored": c} for n, p, c in zip(g["N"], g["p_hat"], g["censored"])]
+        ax.plot(s["N"], s["PU"], "o", color=TRAIN_COLOR, label="task PU")
+        grid = _grid(s)
+        try:
+            agg = InstanceScalingLaw().fit(est).predict(grid)
+            ax.plot(grid, agg, color=HIGHLIGHT_COLOR, label="mean of instance laws")
+            rows += [{"series": run["series"], "task": run["task"], "kind": "instance_aggregate", "N": n, "p": p}
+                     for n, p in zip(grid, agg)]
+        except ValueError:
+            pass
+        try:
+            law = TaskScalingLaw().fit(s["N"], s["PU"])
+            ax.plot(grid, law.predict(grid), "--", color=TEST_COLOR, label="task-level law")
+            rows += [{"series": run["series"], "task": run["task"], "kind": "task_law", "N": n, "p": p}
+                     for n, p in zip(grid, law.predict(grid))]
+        except ValueError:
+            pass
+        ax.set(xscale="log", yscale="log", xlabel="N", ylabel="p̂ (instance) / PU",
+               title=f"{run['series']} / {run['task']}")
+        ax.legend(fontsize=7)
+    save_figure(fig, pd.DataFrame(rows), png, pdf, csv)
+
+
+def resolution(runs: list[dict], png: str, pdf: str, csv: str) -> None:
+    """4. PassUntil PU next to greedy accuracy and pass@1 on the same models (symlog y: zeros show)."""
+    use_style()
+    runs = _load(runs)
+    fig, axes = _panels(len(runs))
+    rows = []
+    for ax, run in zip(axes, runs):
+        s = run["summ"]
+        for col, color, label in (("PU", TRAIN_COLOR, "PassUntil PU"), ("pass_at_1", PALETTE[1], "pass@1"),
+                                  ("greedy", TEST_COLOR, "greedy")):
+            ax.plot(s["N"], s[col], "o-", color=color, label=label)
+            rows += [{"series": run["series"], "task": run["task"], "metric": col, "N": n, "value": v}
+                     for n, v in zip(s["N"], s[col])]
+        positive = s["PU"][s["PU"] > 0]
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=float(positive.min()) if len(positive) else 1e-5)
+        ax.set(xlabel="N", ylabel="pass rate", title=f"{run['series']} / {run['task']}")
+        ax.legend(fontsize=7)
+    save_figure(fig, pd.DataFrame(rows), png, pdf, csv)
+
+
+def sampling_cost(runs: list[dict], png: str, pdf: str, csv: str) -> None:
+    """5. Attempts used per instance vs p_hat; censored instances (K = K_max) at their upper bound."""
+    use_style()
+    runs = _load(runs)
+    fig, axes = _panels(len(runs))
+    rows = []
+    for ax, run in zip(axes, runs):
+        est = run["est"]
+        done, cens = est[~est["censored"]], est[est["censored"]]
+        ax.plot(done["p_hat"], done["K"], "o", ms=4, color=TRAIN_COLOR, label="finished (r passes)")
+        ax.plot(cens["high"], cens["K"], "v", ms=5, mfc="none", color=TEST_COLOR,
+                label="censored at K_max (upper bound)")
+        rows += [{"series": run["series"], "task": run["task"], "model": m, "instance": i, "p": p, "K": k,
+                  "censored": c}
+                 for m, i, p, k, c in zip(est["model"], est["instance"],
+                                          np.where(est["censored"], est["high"], est["p_hat"]),
+                                          est["K"], est["censored"])]
+        pos = est.loc[est["p_hat"] > 0, "p_hat"]
+        if len(pos):
+            grid = np.logspace(np.log10(pos.min()), 0, 20)
+            r = int(est.loc[~est["censored"], "passes"].max()) if len(done) else 1
+            ax.plot(grid, r / grid, ":", color="grey", label=f"E[K] = {r}/p")
+        ax.set(xscale="log", yscale="log", xlabel="p̂", ylabel="attempts K",
+               title=f"{run['series']} / {run['task']}")
+        ax.legend(fontsize=7)
+    save_figure(fig, pd.DataFrame(rows), png, pdf, csv)
+
+
+FIGURES = {
+    "passuntil_pu_vs_n": pu_vs_n,
+    "passuntil_loglog": loglog_curvature,
+    "passuntil_instances": instance_curves,
+    "passuntil_resolution": resolution,
+    "passuntil_sampling_cost": sampling_cost,
+}
+
+
+def render_figure(name: str, runs: list[dict], png: str, pdf: str, csv: str) -> None:
+    if name not in FIGURES:
+        raise KeyError(f"unknown PassUntil figure {name!r}; known: {sorted(FIGURES)}")
+    FIGURES[name](runs, png, pdf, csv)

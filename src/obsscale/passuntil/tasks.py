@@ -1,0 +1,182 @@
+"""A PassUntil task as config: data, prompt, checker, sampling design (r, K_max, batches), seed.
+
+A task YAML (see config/passuntil/tasks/) looks like::
+
+    name: date_mini
+    data: {path: ../../../resources/passuntil/date_mini.jsonl}   # or {lm_eval: <task name>}
+    prompt: "Q: {question}\\nA:"          # str.format over the instance's fields
+    checker: {name: exact_match, extract: "^\\\\s*(\\\\S+)"}
+    stop: ["\\n"]
+    r: 2
+    K_max: 10000
+    temperature: 1.0
+    top_p: 1.0
+    max_new_tokens: 16
+    batch: {initial: 16, growth: 2, max: 1024}
+    seed: 1234
+
+Relative data paths are resolved against the YAML file's folder.  With `data: {lm_eval: name}` the
+prompt, target, stop sequences and answer-extraction regex come from lm-eval's own task definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from obsscale.passuntil.checkers import Checker, get_checker
+
+DEFAULTS = {
+    "r": 2,
+    "K_max": 10000,
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "max_new_tokens": 64,
+    "stop": [],
+    "batch": {"initial": 16, "growth": 2.0, "max": 1024},
+    "seed": 0,
+    "greedy": True,
+    "store_text": True,
+}
+KEYS = set(DEFAULTS) | {"name", "data", "prompt", "checker", "description"}
+
+
+@dataclass
+class PassUntilTask:
+    name: str
+    instances: list[dict]
+    prompt: str
+    checker_spec: Any
+    r: int = 2
+    K_max: int = 10000
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    stop: list[str] = field(default_factory=list)
+    batch: dict = field(default_factory=lambda: dict(DEFAULTS["batch"]))
+    seed: int = 0
+    greedy: bool = True
+    store_text: bool = True
+
+    def __post_init__(self):
+        self.checker: Checker = get_checker(self.checker_spec)
+        if self.r < 1 or self.K_max < self.r:
+            raise ValueError(f"task {self.name}: need 1 <= r <= K_max, got r={self.r}, K_max={self.K_max}")
+        ids = [inst["id"] for inst in self.instances]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"task {self.name}: instance ids are not unique")
+
+    def render(self, instance: dict) -> str:
+        if "prompt_text" in instance:  # rendered by the task's source (lm-eval)
+            return instance["prompt_text"]
+        return self.prompt.format(**instance)
+
+    def batch_size(self, round_index: int) -> int:
+        """Per-instance attempts in round k: initial * growth^k, capped (geometric growth)."""
+        b = self.batch
+        return int(min(b["max"], max(1, round(b["initial"] * b["growth"] ** round_index))))
+
+    def design(self) -> dict:
+        """Everything that fixes which samples are drawn; a resumed log must agree with it."""
+        return {
+            "task": self.name, "r": self.r, "K_max": self.K_max, "temperature": self.temperature,
+            "top_p": self.top_p, "max_new_tokens": self.max_new_tokens, "stop": list(self.stop),
+            "batch": dict(self.batch), "seed": self.seed, "prompt": self.prompt,
+            "instances_sha256": hashlib.sha256(
+                json.dumps(self.instances, sort_keys=True, default=str).encode()).hexdigest(),
+        }
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    rows = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {lineno}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "id" not in row:
+                raise ValueError(f"{path}: line {lineno}: field 'id' is missing")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no instances")
+    return rows
+
+
+def load_lm_eval_instances(task_name: str, limit: int | None = None) -> tuple[list[dict], dict]:
+    """Instances and settings from an lm-eval task: its prompt (doc_to_text), target, stop
+    sequences and the pattern of its first regex filter, so its definition is reused as is."""
+    from lm_eval.tasks import TaskManager
+
+    tasks = TaskManager().load_task_or_group([task_name])
+    task = tasks[task_name]
+    docs = list(task.eval_docs)[:limit] if limit else list(task.eval_docs)
+    instances = [
+        {"id": f"{task_name}-{i}", "prompt_text": task.doc_to_text(doc) + "",
+         "answer": str(task.doc_to_target(doc))}
+        for i, doc in enumerate(docs)
+    ]
+    settings: dict[str, Any] = {}
+    gen = getattr(task.config, "generation_kwargs", None) or {}
+    if gen.get("until"):
+        settings["stop"] = list(gen["until"])
+    for flt in getattr(task.config, "filter_list", None) or []:
+        for step in flt.get("filter", []):
+            if step.get("function") == "regex" and step.get("regex_pattern"):
+                settings["extract"] = step["regex_pattern"]
+                break
+        if "extract" in settings:
+            break
+    return instances, settings
+
+
+def load_task(path: str | Path) -> PassUntilTask:
+    """Read and validate a task YAML; errors name the file and the field."""
+    path = Path(path)
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    unknown = set(cfg) - KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown field(s) {sorted(unknown)}; known: {sorted(KEYS)}")
+    for key in ("name", "data", "checker"):
+        if key not in cfg:
+            raise ValueError(f"{path}: field {key!r} is required")
+    settings = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}
+    settings["batch"] = {**DEFAULTS["batch"], **(cfg.get("batch") or {})}
+    data = cfg["data"]
+    checker = cfg["checker"]
+    if "path" in data:
+        data_path = (path.parent / data["path"]).resolve()
+        instances = read_jsonl(data_path)
+        if data.get("limit"):
+            instances = instances[: int(data["limit"])]
+    elif "lm_eval" in data:
+        instances, from_lm_eval = load_lm_eval_instances(data["lm_eval"], data.get("limit"))
+        if "stop" not in cfg and "stop" in from_lm_eval:
+            settings["stop"] = from_lm_eval["stop"]
+        if "extract" in from_lm_eval:
+            checker = {"name": checker} if isinstance(checker, str) else dict(checker)
+            checker.setdefault("extract", from_lm_eval["extract"])
+    else:
+        raise ValueError(f"{path}: field 'data' needs 'path' (JSONL) or 'lm_eval' (task name)")
+    prompt = cfg.get("prompt", "{prompt}")
+    for i, inst in enumerate(instances):
+        if "prompt_text" in inst:
+            continue
+        try:
+            prompt.format(**inst)
+        except KeyError as exc:
+            raise ValueError(f"{path}: prompt uses field {exc} missing in instance {i} "
+                             f"(id {inst.get('id')!r})") from None
+    try:
+        return PassUntilTask(name=cfg["name"], instances=instances, prompt=prompt,
+                             checker_spec=checker, **settings)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -1,0 +1,19 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.passuntil.pipeline import estimate_task  # noqa: E402
+
+boot = snakemake.params.bootstrap
+estimate_task(
+    logs=list(snakemake.input.logs),
+    models=list(snakemake.params.models),
+    sizes=list(snakemake.params.sizes),
+    estimates_csv=snakemake.output.estimates,
+    summary_csv=snakemake.output.summary,
+    estimator=snakemake.params.estimator,
+    k=snakemake.params.k,
+    n_boot=boot.get("n", 1000),
+    level=boot.get("level", 0.9),
+    seed=boot.get("seed", 0),
+)

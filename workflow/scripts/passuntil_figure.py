@@ -1,0 +1,22 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.passuntil.figures import render_figure  # noqa: E402
+
+runs = [
+    {**run, "estimates": e, "summary": s, "law": law}
+    for run, e, s, law in zip(
+        snakemake.params.runs,
+        snakemake.input.estimates,
+        snakemake.input.summary,
+        snakemake.input.law,
+    )
+]
+render_figure(
+    snakemake.params.figure,
+    runs,
+    png=snakemake.output.png,
+    pdf=snakemake.output.pdf,
+    csv=snakemake.output.csv,
+)

@@ -1,0 +1,16 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.passuntil.pipeline import fit_laws  # noqa: E402
+
+law = snakemake.params.law
+fit_laws(
+    estimates_csv=snakemake.input.estimates,
+    summary_csv=snakemake.input.summary,
+    law_csv=snakemake.output[0],
+    holdout=law.get("holdout", 1),
+    interval=law.get("interval", 0.9),
+    curvature_level=law.get("curvature_level", 0.05),
+    mixture=law.get("mixture", True),
+)
