@@ -4,16 +4,23 @@
 # Off unless the config has `ladder: {enabled: true}` (config/ladder.yaml); the final targets are
 # listed by obsscale.targets.ladder_targets.
 
+from obsscale.ladder.tasks import held_out_files
+
 LADDER = config.get("ladder", {"enabled": False})
 LADDER_DIR = LADDER.get("output_dir", "results/ladder")
 LADDER_MODELS = {m["name"]: m for m in LADDER.get("models", [])}
 LADDER_RES = LADDER.get("resources", {})
+LADDER_TASK_FILES = held_out_files(
+    f"{LADDER_DIR}/tasks", LADDER.get("held_out", {}).get("tasks", [])
+)
 
 
 rule ladder_data:
     output:
         corpus=f"{LADDER_DIR}/corpus.txt",
         manifest=f"{LADDER_DIR}/tasks/manifest.json",
+        # Read by the evaluation (lm_eval/) and PassUntil (passuntil/) stages.
+        tasks=LADDER_TASK_FILES,
     log:
         "logs/ladder/data.log",
     params:

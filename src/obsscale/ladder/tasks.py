@@ -124,3 +124,18 @@ def write_held_out_tasks(
             f"PassUntil task over the held-out ladder problems {task} (size {size}).",
         )
     return stems
+
+
+def held_out_files(tasks_dir: str, tasks: list[dict]) -> list[str]:
+    """Every file `write_held_out_tasks` writes for `tasks` (the outputs of the rule that writes them)."""
+    files = []
+    for spec in tasks:
+        stem = task_stem(spec["task"], spec["size"])
+        files += [
+            f"{tasks_dir}/data/{stem}.jsonl",
+            f"{tasks_dir}/data/{stem}_mc.jsonl",
+            f"{tasks_dir}/lm_eval/{stem}_gen.yaml",
+            f"{tasks_dir}/lm_eval/{stem}_mc.yaml",
+            f"{tasks_dir}/passuntil/{stem}.yaml",
+        ]
+    return files
