@@ -4,6 +4,8 @@
 # Off unless the config has `ladder: {enabled: true}` (config/ladder.yaml); the final targets are
 # listed by obsscale.targets.ladder_targets.
 
+import os
+
 from obsscale.ladder.tasks import held_out_files
 
 LADDER = config.get("ladder", {"enabled": False})
@@ -23,11 +25,11 @@ rule ladder_data:
         tasks=LADDER_TASK_FILES,
     log:
         "logs/ladder/data.log",
-    params:
-        tasks_dir=f"{LADDER_DIR}/tasks",
-        ladder=LADDER,
     conda:
         ANALYSIS_ENV
+    params:
+        tasks_dir=lambda w, output: os.path.dirname(output.manifest),
+        ladder=LADDER,
     script:
         "../scripts/ladder_data.py"
 
@@ -43,6 +45,13 @@ rule ladder_train:
         "logs/ladder/train_{model}.log",
     wildcard_constraints:
         model="[A-Za-z0-9._-]+",
+    conda:
+        EVAL_ENV
+    threads: LADDER_RES.get("threads", 1)
+    resources:
+        mem_mb=LADDER_RES.get("mem_mb", 2000),
+        runtime=LADDER_RES.get("runtime", 60),
+        gpu=LADDER_RES.get("gpu", 0),
     params:
         # Outside the output folder, so that Snakemake's clean-up of a killed job keeps it.
         checkpoint=lambda w: f"{LADDER_DIR}/checkpoints/{w.model}.pt",
@@ -50,13 +59,6 @@ rule ladder_train:
         training=LADDER.get("training", {}),
         seed=LADDER.get("seed", 0),
         device=LADDER.get("device", "auto"),
-    threads: LADDER_RES.get("threads", 1)
-    resources:
-        mem_mb=LADDER_RES.get("mem_mb", 2000),
-        runtime=LADDER_RES.get("runtime", 60),
-        gpu=LADDER_RES.get("gpu", 0),
-    conda:
-        EVAL_ENV
     script:
         "../scripts/ladder_train.py"
 
@@ -68,6 +70,9 @@ rule ladder_sheet:
         f"{LADDER_DIR}/models.tsv",
     log:
         "logs/ladder/sheet.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         ladder=LADDER,
         # The sheet the evaluation stage reads (planned from the config) must match the training.
@@ -76,8 +81,5 @@ rule ladder_sheet:
             if config.get("evaluation", {}).get("enabled", False)
             else None
         ),
-    localrule: True
-    conda:
-        ANALYSIS_ENV
     script:
         "../scripts/ladder_sheet.py"

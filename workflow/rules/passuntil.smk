@@ -51,16 +51,16 @@ rule passuntil_sample:
         "results/passuntil/{series}/{task}/samples/{model}.jsonl",
     log:
         "logs/passuntil/{series}/{task}/sample_{model}.log",
-    params:
-        model_path=lambda wc: passuntil_model(wc.series, wc.model)["path"],
-        backend=PU.get("backend", {}).get("name", "hf"),
-        backend_options=PU.get("backend", {}).get("options", {}),
-        check_workers=PU.get("check_workers", 1),
     threads: PU.get("resources", {}).get("threads", 1)
     resources:
         mem_mb=PU.get("resources", {}).get("mem_mb", 8000),
         runtime=PU.get("resources", {}).get("runtime", 720),
         gpu=PU.get("resources", {}).get("gpu", 0),
+    params:
+        model_path=lambda wc: passuntil_model(wc.series, wc.model)["path"],
+        backend=PU.get("backend", {}).get("name", "hf"),
+        backend_options=PU.get("backend", {}).get("options", {}),
+        check_workers=PU.get("check_workers", 1),
     script:
         "../scripts/passuntil_sample.py"
 

@@ -1,0 +1,61 @@
+"""The smoke ladder end to end through Snakemake: corpus and held-out tasks, three trained models,
+their model sheet, lm-eval on the held-out tasks, the capability space and PassUntil."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, make_workdir, run_snakemake
+
+CONFIG = "tests/ladder/config.yaml"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("ladder"))
+    shutil.copytree(ROOT / "tests" / "ladder", workdir / "tests" / "ladder")
+    run_snakemake(workdir, "--configfile", CONFIG, timeout=1200)
+    return workdir
+
+
+@pytest.mark.slow
+def test_smoke_ladder_end_to_end(smoke_run):
+    work = smoke_run
+    sheet = pd.read_csv(work / "results/ladder/models.tsv", sep="\t", comment="#")
+    assert sheet["name"].tolist() == ["smoke-d8", "smoke-d16", "smoke-d32"]
+    assert sheet["params_b"].is_monotonic_increasing
+    for _, row in sheet.iterrows():
+        record = json.loads((work / row["model"] / "obsscale_model.json").read_text())
+        assert record["training_tokens"] == 60 * 8 * 32
+        assert row["flops_1e21"] == pytest.approx(6 * record["non_embedding_parameters"] * record["training_tokens"] / 1e21, rel=1e-5)
+        assert not (work / f"results/ladder/checkpoints/{row['name']}.pt").exists()
+
+    # The held-out problems are not in the training corpus.
+    corpus = set((work / "results/ladder/corpus.txt").read_text().splitlines())
+    for task in ("ladder_add2", "ladder_rev4"):
+        rows = [json.loads(line) for line in open(work / f"results/ladder/tasks/data/{task}.jsonl")]
+        assert rows and not any(r["prompt"] + r["answer"] in corpus for r in rows)
+
+    wide = pd.read_csv(work / "results/eval/ladder/scores_wide.csv")
+    assert wide["Model"].tolist() == sheet["name"].tolist()
+    for column in ("Add2-Gen", "Add2-MC", "Rev4-Gen", "Rev4-MC"):
+        assert wide[column].between(0, 1).all(), column
+    assert (work / "results/pca/ladder/scores.csv").exists()
+
+    for task in ("ladder_add2", "ladder_rev4"):
+        summary = pd.read_csv(work / f"results/passuntil/ladder/{task}/summary.csv")
+        assert summary["model"].tolist() == sheet["name"].tolist()
+        assert summary["greedy"].between(0, 1).all()
+        law = pd.read_csv(work / f"results/passuntil/ladder/{task}/law.csv")
+        assert law["N_target"].iloc[0] == pytest.approx(16480)  # the largest model is held out
+    assert (work / "results/figures/passuntil_resolution.png").exists()
+
+
+@pytest.mark.slow
+def test_smoke_ladder_rerun_is_a_no_op(smoke_run):
+    proc = run_snakemake(smoke_run, "--configfile", CONFIG, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
