@@ -59,3 +59,48 @@ def test_smoke_ladder_end_to_end(smoke_run):
 def test_smoke_ladder_rerun_is_a_no_op(smoke_run):
     proc = run_snakemake(smoke_run, "--configfile", CONFIG, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_training_job_resumes_to_the_same_weights(tmp_path):
+    """kill -9 of the whole Snakemake run mid-training; the rerun resumes from the checkpoint and
+    ends with the weights of a training that was never interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from safetensors.torch import load_file
+
+    work = make_workdir(tmp_path / "work")
+    shutil.copytree(ROOT / "tests" / "ladder", work / "tests" / "ladder")
+    cfg = yaml.safe_load((work / CONFIG).read_text())
+    cfg["ladder"]["training"].update(steps=400, checkpoint_every=25)
+    (work / CONFIG).write_text(yaml.safe_dump(cfg))
+    target = "results/ladder/models/smoke-d32"
+    checkpoint = work / "results/ladder/checkpoints/smoke-d32.pt"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "1",
+           target, "--configfile", CONFIG]
+    proc = subprocess.Popen(cmd, cwd=work, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 600
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, f"the run ended before it was killed:\n{proc.stdout.read()[-3000:]}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists(), "no checkpoint was written before the kill"
+    assert not (work / target).exists()
+
+    run_snakemake(work, "--unlock", "--configfile", CONFIG)  # the killed run left its lock
+    run_snakemake(work, target, "--rerun-incomplete", "--configfile", CONFIG)
+    log = (work / "logs/ladder/train_smoke-d32.log").read_text()
+    assert "resumed from" in log
+    resumed = load_file(str(work / target / "model.safetensors"))
+
+    run_snakemake(work, target, "--forcerun", "ladder_train", "--configfile", CONFIG)
+    assert "resumed from" not in (work / "logs/ladder/train_smoke-d32.log").read_text()
+    straight = load_file(str(work / target / "model.safetensors"))
+    assert all(resumed[k].equal(straight[k]) for k in straight)
