@@ -31,7 +31,8 @@ def test_smoke_ladder_end_to_end(smoke_run):
     for _, row in sheet.iterrows():
         record = json.loads((work / row["model"] / "obsscale_model.json").read_text())
         assert record["training_tokens"] == 60 * 8 * 32
-        assert row["flops_1e21"] == pytest.approx(6 * record["non_embedding_parameters"] * record["training_tokens"] / 1e21, rel=1e-5)
+        flops = 6 * record["non_embedding_parameters"] * record["training_tokens"]
+        assert row["flops_1e21"] == pytest.approx(flops / 1e21, rel=1e-5)
         assert not (work / f"results/ladder/checkpoints/{row['name']}.pt").exists()
 
     # The held-out problems are not in the training corpus.

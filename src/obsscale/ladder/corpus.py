@@ -134,7 +134,8 @@ def distractors(problem: Problem, rng: np.random.Generator, n: int) -> list[str]
             i = int(rng.integers(0, len(chars)))
             chars[i] = alphabet[int(rng.integers(0, len(alphabet)))]
         wrong = "".join(chars)
-        if wrong != answer and wrong not in out and not (problem.task == "add" and len(wrong) > 1 and wrong[0] == "0"):
+        leading_zero = problem.task == "add" and len(wrong) > 1 and wrong[0] == "0"
+        if wrong != answer and wrong not in out and not leading_zero:
             out.append(wrong)
     return out
 

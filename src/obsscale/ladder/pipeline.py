@@ -32,14 +32,19 @@ def train_ladder_model(
     threads: int = 1, device: str = "auto",
 ) -> dict:
     settings = TrainingSettings(seed=int(seed), **training)
-    record = train_model(corpus, output_dir, checkpoint, architecture(model), settings, threads=threads, device=device)
-    log.info("trained %s: %s", model["name"], {k: record[k] for k in ("non_embedding_parameters", "training_tokens", "training_flops", "train_seconds_this_run")})
+    record = train_model(
+        corpus, output_dir, checkpoint, architecture(model), settings, threads=threads, device=device
+    )
+    keys = ("non_embedding_parameters", "training_tokens", "training_flops", "train_seconds_this_run")
+    log.info("trained %s: %s", model["name"], {k: record[k] for k in keys})
     if os.path.exists(checkpoint):
         os.remove(checkpoint)  # the finished model supersedes it
     return record
 
 
-def write_ladder_sheet(model_dirs: list[str], sheet_path: str, ladder: dict, check_against: str | None = None) -> None:
+def write_ladder_sheet(
+    model_dirs: list[str], sheet_path: str, ladder: dict, check_against: str | None = None
+) -> None:
     sheet = trained_sheet(ladder, model_dirs)
     if check_against:
         check_sheet_agrees(sheet, check_against)
