@@ -15,12 +15,17 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/pca.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/fits.smk"
 include: "workflow/rules/ladder.smk"
-include: "workflow/rules/eval.smk"
 include: "workflow/rules/passuntil.smk"
+include: "workflow/rules/eval.smk"
+include: "workflow/rules/selection.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+include: "workflow/rules/cluster.smk"

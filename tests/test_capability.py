@@ -106,3 +106,30 @@ def test_family_laws_recover_known_lines():
     assert t.loc["A", "r2"] == pytest.approx(1.0)
     band = laws.predict("A", "PC-1", [1.0, 2.0])
     np.testing.assert_allclose(band["mean"], [-0.5, 0.0], atol=1e-6)
+
+
+def test_family_law_ols_equals_statsmodels():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(7)
+    x = np.linspace(-1, 3, 9)
+    y = 0.3 * x - 0.2 + rng.normal(0, 0.05, size=x.size)
+    df = pd.DataFrame({"Model": [f"m{i}" for i in range(9)], "Model Family": "A", "FLOPs (1E21)": 10**x - 1e-9,
+                       "PC-1": y})
+    laws = FamilyLaws(components=["PC-1"]).fit(df)
+    ref = sm.OLS(y, sm.add_constant(np.log10(10**x))).fit()
+    row = laws.table_.iloc[0]
+    assert row["slope"] == pytest.approx(ref.params[1], rel=1e-9)
+    assert row["r2"] == pytest.approx(ref.rsquared, rel=1e-9)
+    assert row["slope_se"] == pytest.approx(ref.bse[1], rel=1e-6)
+    grid = np.array([0.0, 1.5, 4.0])
+    band = laws.predict("A", "PC-1", grid)
+    frame = ref.get_prediction(sm.add_constant(grid)).summary_frame(alpha=0.05)
+    np.testing.assert_allclose(band["low"], frame["mean_ci_lower"], rtol=1e-6)
+    np.testing.assert_allclose(band["high"], frame["mean_ci_upper"], rtol=1e-6)
+
+
+def test_family_laws_name_a_missing_component():
+    df = pd.DataFrame({"Model": ["a", "b", "c"], "Model Family": "A", "FLOPs (1E21)": [1, 10, 100],
+                       "PC-1": [0.1, 0.2, 0.3]})
+    with pytest.raises(KeyError, match="'PC-3' is not in the table"):
+        FamilyLaws(components=["PC-1", "PC-3"]).fit(df)

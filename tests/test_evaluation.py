@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import make_workdir, run_snakemake
 
 from obsscale.evaluation import (
     META_COLUMNS,
@@ -264,27 +263,28 @@ def test_default_config_evaluates_nothing():
     assert example["evaluation"]["enabled"] is True
 
 
-def snakemake(args, cwd, env_extra=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True)
+def eval_workdir(tmp_path):
+    work = make_workdir(tmp_path / "work")
+    shutil.copytree(ROOT / "tests/eval", work / "tests/eval")
+    return work
 
 
 def test_malformed_sheet_stops_the_workflow_before_any_job(tmp_path):
-    bad = tmp_path / "models.tsv"
+    work = eval_workdir(tmp_path)
+    bad = work / "bad_models.tsv"
     bad.write_text("model\tfamily\tbackend\ntiny_models/s\tTinyLlama-test\ttpu\n")
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump({"evaluation": {"model_sheet": str(bad)}}))
-    proc = snakemake(["-n", "--configfile", "tests/eval/config.yaml", str(cfg)], cwd=ROOT)
+    cfg = work / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"evaluation": {"model_sheet": "bad_models.tsv"}}))
+    proc = run_snakemake(work, "-n", "--configfile", "tests/eval/config.yaml", "bad.yaml", check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert str(bad) in out and "row 2" in out and "'backend'" in out
+    assert "bad_models.tsv: row 2, field 'backend'" in out, out[-3000:]
 
 
 @pytest.mark.slow
 def test_example_config_plans_one_job_per_model_and_suite(tmp_path):
-    proc = snakemake(["-n", "--configfile", "config/evaluation-example.yaml", "--quiet", "rules"], cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_snakemake(make_workdir(tmp_path / "work"), "-n", "--configfile", "config/evaluation-example.yaml",
+                         "--quiet", "rules")
     sheet = load_model_sheet(ROOT / "config/models.tsv", SHEET_SCHEMA)
     example = yaml.safe_load((ROOT / "config/evaluation-example.yaml").read_text())["evaluation"]
     n_jobs = sum(len(model_suites(r, example["suites"])) for _, r in sheet.iterrows())
@@ -292,3 +292,23 @@ def test_example_config_plans_one_job_per_model_and_suite(tmp_path):
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts.get("eval_run") == n_jobs, out
+
+
+def test_plan_lists_jobs_columns_and_resources(tmp_path):
+    from obsscale.evaluation import plan_evaluation
+
+    settings = {"model_sheet": str(ROOT / "config/models.tsv"), "suites_file": str(ROOT / "config/suites.yaml"),
+                "suites": ["base"], "default_resources": {"mem_gb": 2, "runtime_min": 30}}
+    plan = plan_evaluation(settings, ROOT / "resources/obsscaling/families.yaml", SHEET_SCHEMA, SUITES_SCHEMA)
+    assert plan.columns() == list(plan.suites["base"]["benchmarks"])
+    assert "results/eval/runs/meta-llama__Llama-2-7b-hf/emergent.json" in plan.jobs()  # the row's own suites
+    assert plan.resources("meta-llama__Llama-2-7b-hf") == {"gpu": 1, "mem_mb": 64 * 1024, "runtime": 480}
+
+    sheet = write_sheet(tmp_path, "org/a\t\tLlama-2\t7\t2\t\thf\t0")
+    sheet.write_text(sheet.read_text().replace("gpus\n", "gpus\tsuites\n").replace("\t0\n", "\t0\tbase,nope\n"))
+    with pytest.raises(EvaluationConfigError, match=r"row 2, field 'suites': unknown suite 'nope'"):
+        plan_evaluation({**settings, "model_sheet": str(sheet)}, ROOT / "resources/obsscaling/families.yaml",
+                        SHEET_SCHEMA, SUITES_SCHEMA)
+    plan = plan_evaluation({**settings, "model_sheet": str(write_sheet(tmp_path, "org/a\t\tLlama-2\t7\t2\t\thf\t0"))},
+                           ROOT / "resources/obsscaling/families.yaml", SHEET_SCHEMA, SUITES_SCHEMA)
+    assert plan.resources("org__a") == {"gpu": 0, "mem_mb": 2048, "runtime": 30}  # config defaults

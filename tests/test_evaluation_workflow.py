@@ -20,49 +20,49 @@ import pytest
 pytest.importorskip("lm_eval")
 pytest.importorskip("torch")
 
+from conftest import SNAKEMAKE, make_workdir  # noqa: E402
+
 from obsscale.evaluation import META_COLUMNS, load_suites, run_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = "tests/eval/config.yaml"
 SIZES = {"s": (16, 1), "m": (32, 2), "l": (64, 2)}  # hidden size, layers
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-os.environ.update(OFFLINE)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def make_workdir(path: Path, models=("s", "m", "l")) -> Path:
-    """A copy of the workflow (so results stay out of the repository) with tiny models built in it."""
+def make_eval_workdir(path: Path, models=("s", "m", "l")) -> Path:
+    """The shared test workdir (config, shipped data) plus the test sheet, suites and local tasks,
+    with tiny models built in it; results stay out of the repository."""
     from obsscale.tiny_models import build_tiny_causal_lm
 
-    for item in ("Snakefile", "workflow", "config", "resources", "envs"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, path / item)
-    shutil.copytree(ROOT / "tests/eval", path / "tests/eval")
-    shutil.copytree(ROOT / "tests/eval_tasks", path / "tests/eval_tasks")
+    work = make_workdir(path)
+    shutil.copytree(ROOT / "tests/eval", work / "tests/eval")
+    shutil.copytree(ROOT / "tests/eval_tasks", work / "tests/eval_tasks")
     for name in models:
         hidden, layers = SIZES[name]
-        build_tiny_causal_lm(path / "tiny_models" / name, hidden_size=hidden, num_layers=layers, num_heads=2)
-    return path
+        build_tiny_causal_lm(work / "tiny_models" / name, hidden_size=hidden, num_layers=layers, num_heads=2)
+    return work
 
 
-def snakemake_cmd(*args):
-    return [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", TEST_CONFIG, *args]
+def snakemake_cmd(work: Path, *args: str) -> list[str]:
+    # One core: jobs run one after another, so a kill lands inside a known job.
+    return [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(work), "--cores", "1",
+            "--configfile", TEST_CONFIG, *args]
 
 
-def run_snakemake(cwd, *args):
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run(snakemake_cmd(*args), cwd=cwd, env=env, capture_output=True, text=True)
+def run_eval(work: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_cmd(work, *args), cwd=work, capture_output=True, text=True)
 
 
 @pytest.mark.slow
 def test_sheet_to_wide_table_survives_kill_9(tmp_path):
-    work = make_workdir(tmp_path)
+    work = make_eval_workdir(tmp_path / "work")
     runs = work / "results/eval/runs"
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(ROOT / "src")}
     # Start the workflow and kill it (SIGKILL, whole process group) as soon as one job finished:
     # the next job is then loading its model or evaluating.
     out = open(tmp_path / "first_run.log", "w")
     proc = subprocess.Popen(
-        snakemake_cmd("--until", "eval_aggregate"), cwd=work, env=env, start_new_session=True,
+        snakemake_cmd(work, "--until", "eval_aggregate"), cwd=work, start_new_session=True,
         stdout=out, stderr=subprocess.STDOUT,
     )
     # Wait until Snakemake has recorded one finished job (its file renamed into place and its
@@ -81,9 +81,9 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
     for p in done_before:  # whatever exists is complete: it parses and has results
         assert json.loads(p.read_text())["results"]
 
-    unlock = run_snakemake(work, "--unlock")
+    unlock = run_eval(work, "--unlock")
     assert unlock.returncode == 0, unlock.stderr
-    rerun = run_snakemake(work, "--until", "eval_aggregate")
+    rerun = run_eval(work, "--until", "eval_aggregate")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for p, mtime in done_before.items():  # finished jobs are not redone
         assert p.stat().st_mtime_ns == mtime
@@ -124,14 +124,13 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
         # One model load for all four lm-eval tasks of the suite.
         log = (work / f"logs/eval/tiny-{model}/tiny.log").read_text()
         assert log.count("Initializing hf model") == 1
-    nothing = run_snakemake(work, "--until", "eval_aggregate", "-n")
+    nothing = run_eval(work, "--until", "eval_aggregate", "-n")
     assert nothing.returncode == 0 and "eval_run" not in nothing.stdout + nothing.stderr
 
     # The evaluated table feeds the analyses: capability space and per-family laws on it.
     pca_targets = ["results/pca/evaluated/scores.csv", "results/family_laws/evaluated/pc_vs_log10_flops.csv"]
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(ROOT / "src")}
-    analysed = subprocess.run([sys.executable, "-m", "snakemake", *pca_targets, "--cores", "1",
-                               "--configfile", TEST_CONFIG], cwd=work, env=env, capture_output=True, text=True)
+    analysed = subprocess.run([*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(work), *pca_targets,
+                               "--cores", "1", "--configfile", TEST_CONFIG], cwd=work, capture_output=True, text=True)
     assert analysed.returncode == 0, analysed.stderr[-3000:]
     assert "rule eval_run" not in analysed.stdout + analysed.stderr  # nothing re-evaluated
     pcs = pd.read_csv(work / "results/pca/evaluated/scores.csv").set_index("Model")
@@ -144,14 +143,14 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
 
 @pytest.mark.slow
 def test_a_missing_model_fails_alone_with_keep_going(tmp_path):
-    work = make_workdir(tmp_path, models=("s",))
+    work = make_eval_workdir(tmp_path / "work", models=("s",))
     sheet = work / "tests/eval/models.tsv"
     lines = sheet.read_text().splitlines()
     good = [line for line in lines if line.startswith(("model\t", "tiny_models/s\t"))]
     missing = lines[1].replace("tiny_models/s", "./tiny_models/missing").replace("tiny-s", "tiny-missing")
     sheet.write_text("\n".join(good + [missing]) + "\n")
 
-    proc = run_snakemake(work, "--keep-going", "--until", "eval_aggregate")
+    proc = run_eval(work, "--keep-going", "--until", "eval_aggregate")
     assert proc.returncode != 0
     assert (work / "results/eval/runs/tiny-s/tiny.json").exists()  # the other model finished
     assert not (work / "results/eval/runs/tiny-missing/tiny.json").exists()

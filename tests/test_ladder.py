@@ -195,3 +195,20 @@ def test_ladder_targets_only_when_enabled():
     assert ladder_targets({"ladder": {"enabled": False, "models": [{"name": "x"}]}}) == []
     targets = ladder_targets({"ladder": {"enabled": True, "models": [{"name": "x"}]}})
     assert targets == ["results/ladder/models/x", "results/ladder/models.tsv"]
+
+
+def test_ladder_families_are_the_shipped_ones_plus_the_ladder():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = yaml.safe_load((root / "resources/obsscaling/families.yaml").read_text())
+    ladder = yaml.safe_load((root / "config/ladder/families.yaml").read_text())
+    assert set(ladder) == set(shipped)
+    for key, value in shipped.items():
+        if key == "misc_base_families":
+            assert ladder[key] == ["Ladder", *value]
+        elif key == "benchmark_floors":
+            assert {k: v for k, v in ladder[key].items() if k in value} == value
+            assert all(k.endswith(("-Gen", "-MC")) for k in set(ladder[key]) - set(value))
+        else:
+            assert ladder[key] == value, key

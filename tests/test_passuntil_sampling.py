@@ -235,3 +235,13 @@ def test_lm_eval_task_definition_is_reused(tmp_path, monkeypatch):
     assert task.stop == ["Q:", "\n\n"]
     assert task.checker(inst, " so the answer is 03/13/2021.")
     assert not task.checker(inst, " 03/13/2021")  # the task's own extraction pattern applies
+
+
+def test_rerun_of_a_finished_log_draws_nothing(tmp_path):
+    task = simulated_task([0.3, 0.1], r=2, K_max=100)
+    log = tmp_path / "log.jsonl"
+    first = pass_until(task, SimulatedBackend(), "m", log, progress=False)
+    before = log.read_text()
+    again = pass_until(task, SimulatedBackend(), "m", log, progress=False)
+    assert log.read_text() == before
+    assert again["samples"] == first["samples"]

@@ -40,6 +40,17 @@ def _processes():
     return {p for p in os.listdir("/proc") if p.isdigit()}
 
 
+def _processes_of(uid):
+    out = set()
+    for p in _processes():
+        try:
+            if os.stat(f"/proc/{p}").st_uid == uid:
+                out.add(p)
+        except OSError:
+            pass
+    return out
+
+
 @pytest.mark.parametrize("os_isolation", MODES)
 def test_fork_bomb_is_contained(os_isolation):
     before = len(_processes())
@@ -48,7 +59,9 @@ def test_fork_bomb_is_contained(os_isolation):
     assert not res.passed
     time.sleep(0.5)
     # Nothing of the bomb survives the sample (other jobs may start processes meanwhile).
-    assert len(_processes()) < before + 5
+    if os_isolation and isolation()["drop_user"]:
+        assert _processes_of(65534) == set()
+    assert len(_processes()) < before + 30
 
 
 @pytest.mark.parametrize("os_isolation", MODES)
@@ -105,3 +118,14 @@ def test_isolation_reports_its_layers():
     assert iso["network"] in {"netns", "audit-hook"}
     if os.geteuid() != 0:
         assert iso["netns"] is False and iso["drop_user"] is False
+
+
+@pytest.mark.skipif(not isolation()["drop_user"], reason="needs root to run the child as nobody")
+def test_fork_bomb_past_the_audit_hook_meets_the_process_limit():
+    # ctypes fork bypasses the audit hook: only RLIMIT_NPROC (as `nobody`) and the group kill hold.
+    code = ("import ctypes, os\nlibc = ctypes.CDLL(None)\nn = 0\nwhile n < 100000:\n"
+            "    n += 1\n    libc.fork()\n")
+    res = run_python(code, LIMITS)
+    assert res.seconds < LIMITS.wall_seconds + 5
+    time.sleep(0.5)
+    assert _processes_of(65534) == set(), "processes of the sandbox user survived"

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from scipy.special import stdtrit
 
 from obsscale.data import FAMILY, FLOPS, log10_flops  # noqa: F401  (log10_flops re-exported)
 from obsscale.io import write_csv
@@ -16,12 +16,38 @@ from obsscale.io import write_csv
 log = logging.getLogger(__name__)
 
 
+class _OLS:
+    """Ordinary least squares of y on [1, x], with the standard errors and the confidence band of
+    the mean that statsmodels' OLS gives (written out so that the rules that draw or fit family
+    laws do not pay statsmodels' import time)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        X = np.column_stack([np.ones_like(x), x])
+        self.xtx_inv = np.linalg.inv(X.T @ X)
+        self.params = self.xtx_inv @ X.T @ y
+        resid = y - X @ self.params
+        self.df_resid = len(y) - 2
+        ss_res, ss_tot = float(resid @ resid), float(((y - y.mean()) ** 2).sum())
+        self.rsquared = 1.0 - ss_res / ss_tot if ss_tot > 0 else np.nan
+        self.scale = ss_res / self.df_resid if self.df_resid > 0 else np.nan
+        self.bse = np.sqrt(np.diag(self.xtx_inv) * self.scale)
+
+    def band(self, x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = np.column_stack([np.ones_like(x), x])
+        mean = X @ self.params
+        if self.df_resid < 1:  # a line through two points: no residual variance, no band
+            return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.xtx_inv, X) * self.scale)
+        half = stdtrit(self.df_resid, 1 - alpha / 2) * se
+        return mean, mean - half, mean + half
+
+
 class FamilyLaws:
     """OLS of each target column on log10 FLOPs (1E21) within each family.
 
     `fit(df)` needs columns `Model Family`, `FLOPs (1E21)` and the targets; families with fewer than
     `min_models` models with known FLOPs are skipped.  Learned: `table_` (family, component, n,
-    slope, intercept, r2 and standard errors) and `results_` (statsmodels results per pair), used by
+    slope, intercept, r2 and standard errors) and `results_` (the OLS fit per pair), used by
     `predict` for the 95 % band of the mean.
     """
 
@@ -35,9 +61,12 @@ class FamilyLaws:
         for family, group in known.groupby(FAMILY, sort=False):
             if len(group) < self.min_models:
                 continue
-            x = sm.add_constant(log10_flops(group[FLOPS]).to_numpy(), has_constant="add")
+            x = log10_flops(group[FLOPS]).to_numpy(dtype=float)
             for comp in self.components:
-                res = sm.OLS(group[comp].to_numpy(dtype=float), x).fit()
+                if comp not in group.columns:
+                    raise KeyError(f"family laws: column '{comp}' is not in the table "
+                                   f"(available: {[c for c in df.columns if c.startswith('PC-')]})")
+                res = _OLS(x, group[comp].to_numpy(dtype=float))
                 self.results_[(family, comp)] = res
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rows.append({
@@ -53,14 +82,9 @@ class FamilyLaws:
 
     def predict(self, family: str, component: str, x_log10_flops, alpha: float = 0.05) -> pd.DataFrame:
         """Mean prediction with its (1 − alpha) confidence band at the given log10 FLOPs."""
-        res = self.results_[(family, component)]
-        x = sm.add_constant(np.asarray(x_log10_flops, dtype=float), has_constant="add")
-        if res.df_resid < 1:  # a line through two points: no residual variance, no band
-            mean = x @ res.params
-            return pd.DataFrame({"x": x[:, 1], "mean": mean, "low": np.nan, "high": np.nan})
-        frame = res.get_prediction(x).summary_frame(alpha=alpha)
-        return pd.DataFrame({"x": x[:, 1], "mean": frame["mean"].to_numpy(),
-                             "low": frame["mean_ci_lower"].to_numpy(), "high": frame["mean_ci_upper"].to_numpy()})
+        x = np.asarray(x_log10_flops, dtype=float)
+        mean, low, high = self.results_[(family, component)].band(x, alpha)
+        return pd.DataFrame({"x": x, "mean": mean, "low": low, "high": high})
 
     def average_r2(self, component: str, min_models: int = 3) -> float:
         """Unweighted mean of per-family R² over families with at least `min_models` models."""

@@ -45,9 +45,12 @@ def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
     pdf = Path(pdf) if pdf is not None else png.with_suffix(".pdf")
     csv = Path(csv) if csv is not None else png.with_suffix(".csv")
     write_csv(data, csv)
+    # One layout pass for both formats: a "tight" save would lay the figure out again per file.
+    fig.draw_without_rendering()
+    bbox = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
     for path, fmt in ((png, "png"), (pdf, "pdf")):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches="tight")
+            fig.savefig(tmp, format=fmt, bbox_inches=bbox)
     plt.close(fig)
 
 

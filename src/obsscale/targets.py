@@ -55,21 +55,25 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
-def ladder_targets(config: Config) -> list[str]:
-    """The ladder's trained models and its model sheet (docs/ladder.md); [] unless enabled."""
-    ladder = config.get("ladder") or {}
-    if not ladder.get("enabled", False):
-        return []
-    out = ladder.get("output_dir", "results/ladder")
-    return [f"{out}/models/{m['name']}" for m in ladder.get("models", [])] + [f"{out}/models.tsv"]
-def evaluation_targets(config: Config) -> list[str]:
-    """The evaluation stage's tables (docs/evaluation.md); none unless `evaluation.enabled`."""
-    ev = config.get("evaluation") or {}
-    if not ev.get("enabled", False):
-        return []
-    return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
+def overview_experiments(config: Config) -> list[str]:
+    """Experiments that get an overview figure of all their fits (`overview`, default true)."""
+    return [name for name, block in (config.get("experiments") or {}).items()
+            if (block or {}).get("overview", True)]
 
 
+def law_targets(config: Config) -> list[str]:
+    """Observational scaling laws: fits, predictions, frozen laws, Table C.1 and their figures."""
+    experiments = list(config.get("experiments", {}) or {})
+    if not experiments:
+        return []
+    targets = []
+    for exp in experiments:
+        targets += [f"results/fits/{exp}.csv", f"results/fits/{exp}/predictions.csv",
+                    f"results/prereg/{exp}.json", f"results/prereg/{exp}_scored.csv"]
+    targets.append("results/prereg/table_c1.csv")
+    for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in overview_experiments(config))]:
+        targets += figure_files(stem)
+    return targets
 PASSUNTIL_FIGURES = (
     "passuntil_pu_vs_n",
     "passuntil_loglog",
@@ -99,6 +103,40 @@ def passuntil_targets(config: Config) -> list[str]:
     return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem)]
 
 
+def evaluation_targets(config: Config) -> list[str]:
+    """The evaluation stage's tables (docs/evaluation.md); none unless `evaluation.enabled`."""
+    ev = config.get("evaluation") or {}
+    if not ev.get("enabled", False):
+        return []
+    return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
+
+
+SELECTION_FIGURES = ("fig7a_selection_curve", "fig7b_selected_fits", "figC18_random_fits")
+
+
+def selection_targets(config: Config) -> list[str]:
+    """Model-subset selection: the guide (Table 1) and, when enabled, the held-out evaluation."""
+    cfg = config.get("selection") or {}
+    if not cfg.get("enabled", False):
+        return []
+    targets = ["results/selection/table1.csv"]
+    if cfg.get("compare_heuristic", True):
+        targets.append("results/selection/greedy_vs_exact.csv")
+    if (cfg.get("evaluation") or {}).get("enabled", False):
+        targets.append("results/selection/curve.csv")
+        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem)]
+    return targets
+
+
+def ladder_targets(config: Config) -> list[str]:
+    """The ladder's trained models and its model sheet (docs/ladder.md); [] unless enabled."""
+    ladder = config.get("ladder") or {}
+    if not ladder.get("enabled", False):
+        return []
+    out = ladder.get("output_dir", "results/ladder")
+    return [f"{out}/models/{m['name']}" for m in ladder.get("models", [])] + [f"{out}/models.tsv"]
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
     ladder_targets,
@@ -106,6 +144,8 @@ STAGES: list[Callable[[Config], list[str]]] = [
     score_targets,
     capability_targets,
     capability_figure_targets,
+    law_targets,
+    selection_targets,
     passuntil_targets,
 ]
 

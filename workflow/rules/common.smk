@@ -9,7 +9,14 @@ import sys
 SRC = f"{workflow.basedir}/src"
 sys.path.insert(0, SRC)
 
-from obsscale.targets import capability_figure_stems, export_library_path, final_output
+from obsscale.targets import (
+    overview_experiments,
+    PASSUNTIL_FIGURES,
+    capability_figure_stems,
+    export_library_path,
+    final_output,
+    passuntil_runs,
+)
 
 export_library_path(SRC)
 
@@ -63,3 +70,89 @@ def capability_figure_inputs(wildcards):
         )
         inputs["instruct_loadings"] = f"results/pca/{figs['instruct_set']}/loadings.csv"
     return inputs
+
+
+# PassUntil (workflow/rules/passuntil.smk).
+PU = config.get("passuntil", {})
+
+
+def passuntil_model(series, name):
+    for m in PU["series"][series]["models"]:
+        if m["name"] == name:
+            return m
+    raise ValueError(f"passuntil: model {name!r} is not in series {series!r}")
+
+
+def passuntil_models(series):
+    # Ordered by N so that the held-out models are the largest.
+    return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
+
+
+def passuntil_dir(series, task):
+    return f"results/passuntil/{series}/{task}"
+
+
+def passuntil_figure_inputs(wildcards=None):
+    runs = passuntil_runs(config)
+    return {
+        "estimates": [f"{passuntil_dir(s, t)}/estimates.csv" for s, t in runs],
+        "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
+        "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
+    }
+
+
+# Scaling-law stage (rules/fits.smk).
+
+
+def experiment_block(name):
+    return config["experiments"][name]
+
+
+def experiment_inputs(wildcards):
+    block = experiment_block(wildcards.experiment)
+    return {
+        "scores": f"results/scores/{block['data']['scores']}.csv",
+        "targets": block["data"]["targets_csv"],
+        "families": config["families"],
+    }
+
+
+FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps")
+
+
+def law_figure_stems():
+    return [
+        *config.get("law_figures", []),
+        *(f"fits_{exp}" for exp in overview_experiments(config)),
+    ]
+
+
+# Drawing is CPU-bound (text layout dominates), so the figures are split over a few jobs that run
+# in parallel; each job still starts Python only once for many figures.
+LAW_FIGURE_JOBS = 2
+
+
+def law_figure_outputs(job):
+    outputs = {}
+    for stem in law_figure_stems()[job::LAW_FIGURE_JOBS]:
+        if stem.startswith("fits_"):
+            outputs[f"{stem}__png"] = report(
+                f"results/figures/{stem}.png",
+                caption="../report/fits_experiment.rst",
+                category="Scaling laws",
+                subcategory=stem[len("fits_") :],
+            )
+            outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
+            outputs[f"{stem}__csv"] = f"results/figures/{stem}.csv"
+        else:
+            outputs.update(figures_outputs(stem))
+    return outputs
+
+
+# Model-subset selection (workflow/rules/selection.smk).
+def selection_config():
+    return config.get("selection", {})
+
+
+def selection_eval_config():
+    return selection_config().get("evaluation", {})

@@ -1,41 +1,7 @@
 # Rules of the PassUntil stage (Hu et al. 2023): sample until r passes per instance for every model
 # of a series on every task, estimate pass rates, fit task scaling laws, render the five figures.
-# Disabled in the default config (it needs models); see docs/passuntil.md.
-
-PU = config.get("passuntil", {})
-PU_FIGURES = [
-    "passuntil_pu_vs_n",
-    "passuntil_loglog",
-    "passuntil_instances",
-    "passuntil_resolution",
-    "passuntil_sampling_cost",
-]
-
-
-def passuntil_runs():
-    """(series, task) pairs: `runs` from the config, else every series with every task."""
-    if PU.get("runs"):
-        return [(r["series"], r["task"]) for r in PU["runs"]]
-    return [(s, t) for s in PU.get("series", {}) for t in PU.get("tasks", {})]
-
-
-def passuntil_model(series, name):
-    for m in PU["series"][series]["models"]:
-        if m["name"] == name:
-            return m
-    raise ValueError(f"passuntil: model {name!r} is not in series {series!r}")
-
-
-def passuntil_models(series):
-    # Ordered by N so that the held-out models are the largest.
-    return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
-
-
-def passuntil_dir(series, task):
-    return f"results/passuntil/{series}/{task}"
-
-
-# The final targets are listed by obsscale.targets.passuntil_targets.
+# Disabled in the default config (it needs models); see docs/passuntil.md.  Helper functions live
+# in common.smk; the final targets are listed by obsscale.targets.passuntil_targets.
 
 
 rule passuntil_sample:
@@ -51,6 +17,8 @@ rule passuntil_sample:
         "results/passuntil/{series}/{task}/samples/{model}.jsonl",
     log:
         "logs/passuntil/{series}/{task}/sample_{model}.log",
+    conda:
+        "../../envs/eval.yaml"
     threads: PU.get("resources", {}).get("threads", 1)
     resources:
         mem_mb=PU.get("resources", {}).get("mem_mb", 8000),
@@ -76,6 +44,8 @@ rule passuntil_estimate:
         summary="results/passuntil/{series}/{task}/summary.csv",
     log:
         "logs/passuntil/{series}/{task}/estimate.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         models=lambda wc: [m["name"] for m in passuntil_models(wc.series)],
         sizes=lambda wc: [float(m["N"]) for m in passuntil_models(wc.series)],
@@ -94,22 +64,15 @@ rule passuntil_law:
         "results/passuntil/{series}/{task}/law.csv",
     log:
         "logs/passuntil/{series}/{task}/law.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         law=PU.get("law", {}),
     script:
         "../scripts/passuntil_law.py"
 
 
-def passuntil_figure_inputs(wildcards=None):
-    runs = passuntil_runs()
-    return {
-        "estimates": [f"{passuntil_dir(s, t)}/estimates.csv" for s, t in runs],
-        "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
-        "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
-    }
-
-
-for _fig in PU_FIGURES:
+for _fig in PASSUNTIL_FIGURES:
 
     rule:
         name:
@@ -120,8 +83,10 @@ for _fig in PU_FIGURES:
             **figure_outputs(_fig),
         log:
             f"logs/passuntil/{_fig}.log",
+        conda:
+            "../../envs/analysis.yaml"
         params:
             figure=_fig,
-            runs=[{"series": s, "task": t} for s, t in passuntil_runs()],
+            runs=[{"series": s, "task": t} for s, t in passuntil_runs(config)],
         script:
             "../scripts/passuntil_figure.py"

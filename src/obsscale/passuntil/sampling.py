@@ -45,6 +45,7 @@ class _State:
         self.next_round = 0
         self.greedy_done = False
         self.samples = 0
+        self.finished = False  # the log already ends with its `done` record
 
     def done(self, inst, task) -> bool:
         return self.passes[inst] >= task.r or self.counted[inst] >= task.K_max
@@ -95,6 +96,7 @@ def _read_log(path: Path, model: str, task: PassUntilTask) -> tuple[_State, int]
                 pending.append(rec)
             elif kind == "done":
                 keep = offset
+                state.finished = True
     return state, keep
 
 
@@ -205,8 +207,9 @@ def pass_until(task: PassUntilTask, backend: Backend, model: str, log_path: str 
         censored = sum(state.passes[i] < task.r for i in inst_by_id)
         summary = {"instances": len(inst_by_id), "censored": censored, "samples": state.samples,
                    "rounds": state.next_round, "seconds": round(time.monotonic() - t0, 3)}
-        logf.write([{"type": "done", **summary}])
-        logf.commit()
+        if not state.finished:
+            logf.write([{"type": "done", **summary}])
+            logf.commit()
         return summary
     finally:
         logf.close()

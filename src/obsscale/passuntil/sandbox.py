@@ -156,6 +156,21 @@ def _probe(python: str, netns: bool, drop_user: bool) -> bool:
         return False
 
 
+def _kill_group(pgid: int, settle: float = 3.0) -> None:
+    """SIGKILL the process group and wait (briefly) until it is gone, so that nothing of a sample
+    outlives it; orphans of the group are reaped by init."""
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        if time.monotonic() > deadline:
+            log.warning("sandbox process group %d still present after SIGKILL", pgid)
+            return
+        time.sleep(0.05)
+
+
 def _tail(path: str, limit: int) -> str:
     try:
         with open(path, "rb") as f:
@@ -210,10 +225,7 @@ def run_python(code: str, limits: SandboxLimits = SandboxLimits(), python: str |
                 timed_out = True
             finally:
                 # The whole group goes, including children a fork bomb left behind.
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                _kill_group(proc.pid)
             if timed_out:
                 rc = proc.wait()
         stdout, stderr = _tail(out_path, limits.output_bytes), _tail(err_path, limits.output_bytes)

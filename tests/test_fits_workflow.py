@@ -1,0 +1,77 @@
+"""End to end through Snakemake: the default reproduction plus a user's own experiment added by a
+CSV and a config block alone; the spec §9 calibration is read from the pipeline's own outputs."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import run_snakemake
+from test_experiments import make_target_csv
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workflow_run(paper_run):
+    return paper_run
+
+
+@pytest.fixture(scope="module")
+def byo_run(paper_run, tmp_path_factory):
+    """The paper run's directory copied, plus a user's experiment from a CSV and a config file."""
+    work = tmp_path_factory.mktemp("byo")
+    shutil.copytree(paper_run, work, dirs_exist_ok=True, symlinks=True)
+    make_target_csv(work / "my_task.csv")
+    (work / "mine.yaml").write_text(yaml.safe_dump({"experiments": {"my_task": {
+        "data": {"scores": "base", "targets_csv": "my_task.csv", "join": "model_id"},
+        "targets": [{"name": "my_task", "column": "my_task_acc", "label": "My task", "range": [0.25, 1]}],
+        "predictors": ["PC-1..3", "log10_flops"],
+        "n_boot": 20,
+    }}}))
+    run_snakemake(work, "--configfile", "config/config.yaml", "mine.yaml")
+    return work
+
+
+def test_word_unscramble_calibration_from_pipeline_outputs(workflow_run):
+    fits = pd.read_csv(workflow_run / "results/fits/emergent.csv")
+    wu = fits[fits["target"] == "word_unscramble"].set_index("predictors")
+    pcs = wu.loc["PC-1..3"]
+    assert (pcs["link"], pcs["eq_family"], round(pcs["eq_slope"], 2), round(pcs["eq_intercept"], 2)) == \
+        ("sigmoid", "Llama-2", 2.00, -6.11)
+    assert (f"{pcs['mse_train']:.1e}", f"{pcs['mse_test']:.1e}") == ("1.3e-04", "4.0e-03")
+    flops = wu.loc["log10_flops"]
+    assert round(flops["eq_slope"] / math.log(10), 2) == 1.04 and round(flops["eq_intercept"], 2) == -7.03
+    assert (f"{flops['mse_train']:.1e}", f"{flops['mse_test']:.1e}") == ("2.6e-04", "1.3e-02")
+    required = {"experiment", "target", "predictors", "link", "n_train", "n_test", "mse_train", "mse_test", "h",
+                "eq_family", "eq_slope", "eq_intercept", "alpha", "beta_1", "weight_MMLU"}
+    assert required <= set(fits.columns)
+
+
+def test_every_law_figure_and_table_is_written(workflow_run):
+    config = yaml.safe_load((workflow_run / "config/config.yaml").read_text())
+    for stem in config["law_figures"] + [f"fits_{e}" for e in config["experiments"]]:
+        for ext in ("png", "pdf", "csv"):
+            assert (workflow_run / f"results/figures/{stem}.{ext}").stat().st_size > 0, stem
+    table = pd.read_csv(workflow_run / "results/prereg/table_c1.csv")
+    assert {"emergent", "post_training", "agentic"} <= set(table["experiment"])
+    scored = pd.read_csv(workflow_run / "results/prereg/emergent_scored.csv")
+    assert scored["preregistered"].any()
+
+
+def test_bring_your_own_experiment_through_the_workflow(byo_run):
+    workflow_run = byo_run
+    fits = pd.read_csv(workflow_run / "results/fits/my_task.csv")
+    assert list(fits["predictors"]) == ["PC-1..3", "log10_flops"]
+    assert (fits["status"] == "ok").all()
+    preds = pd.read_csv(workflow_run / "results/fits/my_task/predictions.csv")
+    assert preds["band_lo"].notna().any()
+    assert (workflow_run / "results/prereg/my_task.json").exists()
+    for ext in ("png", "pdf", "csv"):
+        assert (workflow_run / f"results/figures/fits_my_task.{ext}").stat().st_size > 0
+    assert "my_task" in set(pd.read_csv(workflow_run / "results/prereg/table_c1.csv")["experiment"])

@@ -1,0 +1,64 @@
+# Cluster execution (docs/cluster.md): which rules run on the submitting node, and GPU requests
+# that fail with a clear message.  Included last by the Snakefile, once every rule exists.
+#
+# Cheap analysis rules carry `localrule: True`: under a cluster executor they run on the
+# submitting node instead of queueing one job each, so a paper reproduction does not wait for
+# hundreds of tiny jobs.  `cluster: {local_analysis: false}` in the config submits them as jobs
+# too (for clusters where nothing may run on the login node).  Rules that declare a `gpu`
+# resource must not be local; that is checked here.
+
+# Imported under other names: the Snakefile namespace already has Snakemake's own `RuleInfo`.
+from snakemake.resources import Resource as _Resource
+
+import obsscale.cluster as _cluster
+
+# Snakemake keeps the names of rules marked `localrule: True` (or listed by `localrules:`) in
+# this set and has no public accessor for it (snakemake is pinned in requirements.txt).
+_local_rule_names = workflow._localrules
+
+_cluster.check_local_rules(
+    _cluster.RuleInfo(r.name, r.name in _local_rule_names, "gpu" in r.resources)
+    for r in workflow.rules
+)
+
+if not config.get("cluster", {}).get("local_analysis", True):
+    _local_rule_names.clear()
+
+
+def _gpu_run_settings(rule):
+    def settings():
+        # Inside a cluster job (exec mode remote) the scheduler has already granted the GPUs.
+        if not workflow.is_main_process:
+            return None
+        available = dict(workflow.global_resources.unwrapped_items()).get("gpu")
+        return available, workflow.is_local(rule)
+
+    return settings
+
+
+def _declared_gpus(declared):
+    def requested(wildcards, input, threads, attempt):
+        return declared.evaluate(
+            wildcards,
+            input=input,
+            threads=threads,
+            attempt=attempt,
+            async_run=workflow.async_run,
+        ).value
+
+    return requested
+
+
+# Every job's `gpu` request is checked against the run's settings before it is scheduled, so
+# that a GPU job on a machine declared without GPUs stops the run with a message naming the rule
+# and the setting to change (obsscale.cluster.check_gpu_request).
+for _r in list(workflow.rules):
+    if "gpu" in _r.resources:
+        _r.resources["gpu"] = _Resource(
+            "gpu",
+            _cluster.checked_gpu_resource(
+                _r.name,
+                _declared_gpus(_r.resources["gpu"]),
+                _gpu_run_settings(_r),
+            ),
+        )

@@ -1,0 +1,110 @@
+# Model-subset selection (paper Sec 5): which families to evaluate under a model budget, by the
+# V-optimality of their PC scores.  The guide (Table 1) searches every combination of up to
+# `max_families` families exactly; the greedy/exchange heuristic runs beside it for comparison.
+# Final targets: obsscale.targets.selection_targets.
+
+
+rule selection_guide:
+    input:
+        scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
+        families=config["families"],
+    output:
+        table="results/selection/table1.csv",
+        heuristic="results/selection/greedy_vs_exact.csv",
+        provenance="results/selection/table1.provenance.json",
+    log:
+        "logs/selection/guide.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        settings=lambda w: selection_config()["guide"],
+        metrics=lambda w: selection_config()["metrics"],
+        n_components=lambda w: selection_config()["n_components"],
+        pca_components=config["capability_space"]["n_components"],
+        imputation=config["capability_space"]["imputation"],
+        max_families=lambda w: selection_config()["max_families"],
+        budgets=lambda w: selection_config()["budgets"],
+        compare_heuristic=lambda w: selection_config().get("compare_heuristic", True),
+    script:
+        "../scripts/selection_guide.py"
+
+
+# Held-out evaluation (Fig 7, C.17, C.18): select among the training models of the FLOPs cutoff,
+# fit each GSM8K target on the selected models only, score on the models above the cutoff.
+
+
+rule selection_evaluation:
+    input:
+        scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
+        downstream=lambda w: selection_eval_config()["downstream"],
+        families=config["families"],
+    output:
+        curve="results/selection/curve.csv",
+        details="results/selection/curve_details.csv",
+        predictions="results/selection/subset_fits.csv",
+        provenance="results/selection/curve.provenance.json",
+    log:
+        "logs/selection/evaluation.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    threads: 2
+    params:
+        budgets=lambda w: selection_config()["budgets"],
+        selection_metrics=lambda w: selection_config()["metrics"],
+        selection_components=lambda w: selection_config()["n_components"],
+        max_families=lambda w: selection_config()["max_families"],
+        pca_components=config["capability_space"]["n_components"],
+        imputation=config["capability_space"]["imputation"],
+        evaluation=lambda w: selection_eval_config(),
+    script:
+        "../scripts/selection_evaluation.py"
+
+
+rule fig7a_selection_curve:
+    input:
+        "results/selection/curve.csv",
+    output:
+        **figure_outputs("fig7a_selection_curve"),
+    log:
+        "logs/figures/fig7a_selection_curve.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    script:
+        "../scripts/fig_selection_curve.py"
+
+
+rule fig7b_selected_fits:
+    input:
+        "results/selection/subset_fits.csv",
+    output:
+        **figure_outputs("fig7b_selected_fits"),
+    log:
+        "logs/figures/fig7b_selected_fits.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        method="v-optimal",
+        title="Fits on V-optimally selected models",
+    script:
+        "../scripts/fig_subset_fits.py"
+
+
+rule figC18_random_fits:
+    input:
+        "results/selection/subset_fits.csv",
+    output:
+        **figure_outputs("figC18_random_fits"),
+    log:
+        "logs/figures/figC18_random_fits.log",
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        method="random",
+        title="Fits on randomly selected models",
+    script:
+        "../scripts/fig_subset_fits.py"
