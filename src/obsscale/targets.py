@@ -128,8 +128,18 @@ def selection_targets(config: Config) -> list[str]:
     return targets
 
 
+def ladder_targets(config: Config) -> list[str]:
+    """The ladder's trained models and its model sheet (docs/ladder.md); [] unless enabled."""
+    ladder = config.get("ladder") or {}
+    if not ladder.get("enabled", False):
+        return []
+    out = ladder.get("output_dir", "results/ladder")
+    return [f"{out}/models/{m['name']}" for m in ladder.get("models", [])] + [f"{out}/models.tsv"]
+
+
 # Each stage's contribution, in pipeline order.
 STAGES: list[Callable[[Config], list[str]]] = [
+    ladder_targets,
     evaluation_targets,
     score_targets,
     capability_targets,

@@ -32,8 +32,11 @@ if EVAL_PLAN is not None:
     rule eval_run:
         input:
             # A local checkpoint folder is an input (a changed checkpoint re-runs the job); hub ids are not.
+            # A folder under results/ is made by the workflow itself (the ladder trains it first).
             model=lambda w: [
-                m for m in [EVAL_PLAN.model(w.model)["model"]] if Path(m).exists()
+                m
+                for m in [EVAL_PLAN.model(w.model)["model"]]
+                if Path(m).exists() or m.startswith("results/")
             ],
         output:
             json="results/eval/runs/{model}/{suite}.json",

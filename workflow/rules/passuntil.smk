@@ -7,6 +7,12 @@
 rule passuntil_sample:
     input:
         task=lambda wc: PU["tasks"][wc.task],
+        # A model folder under results/ is trained by the workflow (the ladder): sample after it.
+        model=lambda wc: [
+            p
+            for p in [passuntil_model(wc.series, wc.model)["path"]]
+            if str(p).startswith("results/")
+        ],
     output:
         "results/passuntil/{series}/{task}/samples/{model}.jsonl",
     log:

@@ -1,0 +1,295 @@
+"""Train one small decoder-only transformer of the ladder on the synthetic corpus.
+
+Character-level tokens: the tasks are digit- and letter-wise algorithms, which a byte-pair
+vocabulary would hide inside multi-character tokens.  Training is deterministic under a seed: the
+batch of step `s` is a pure function of (seed, s), and a checkpoint (weights, optimizer, step, RNG
+state) written atomically every `checkpoint_every` steps lets a killed run resume and end with the
+same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
+# Every character any task writes; fixed (not read from the corpus) so that every model of a
+# ladder, and the held-out tasks, share one vocabulary.
+ALPHABET = "\n 0123456789+=:abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int | None = None
+
+    @property
+    def ffn(self) -> int:
+        return self.intermediate_size or 4 * self.hidden_size
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    steps: int
+    batch_size: int = 32
+    seq_len: int = 64
+    lr: float = 3e-3
+    warmup: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 100
+
+
+def build_char_tokenizer(alphabet: str = ALPHABET):
+    """A character-level tokenizer (one token per character) in the `tokenizers` format.
+
+    Saved with `save_pretrained`, it loads through `AutoTokenizer` like any hub tokenizer, so lm-eval
+    and the PassUntil backends need nothing special.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for ch in alphabet:
+        vocab.setdefault(ch, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="</s>",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_model(arch: Architecture, vocab_size: int, max_positions: int, tokenizer, seed: int):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.ffn,
+        num_hidden_layers=arch.num_layers,
+        num_attention_heads=arch.num_heads,
+        num_key_value_heads=arch.num_heads,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config)
+
+
+def non_embedding_parameters(arch: Architecture) -> int:
+    """N of the scaling-law literature: attention, MLP and norm weights (no embeddings, no head)."""
+    d, f, L = arch.hidden_size, arch.ffn, arch.num_layers
+    return L * (4 * d * d + 3 * d * f + 2 * d) + d
+
+
+class LineWindows:
+    """Training windows of `seq_len + 1` tokens that start at a line start of the corpus.
+
+    Starting at a line start matches how the held-out tasks prompt the model (a problem at the start
+    of the context).  The windows of step `s` depend on (seed, s) only.
+    """
+
+    def __init__(self, token_ids: np.ndarray, newline_id: int, seq_len: int, seed: int):
+        self.ids = token_ids
+        self.seq_len = seq_len
+        self.seed = seed
+        starts = np.concatenate([[0], np.flatnonzero(token_ids == newline_id) + 1])
+        self.starts = starts[starts + seq_len + 1 <= len(token_ids)]
+        if len(self.starts) == 0:
+            raise ValueError(f"ladder: corpus of {len(token_ids)} tokens is shorter than one window")
+
+    def batch(self, step: int, batch_size: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, step])
+        starts = self.starts[rng.integers(0, len(self.starts), size=batch_size)]
+        return np.stack([self.ids[s : s + self.seq_len + 1] for s in starts])
+
+
+def learning_rate(step: int, s: TrainingSettings) -> float:
+    """Linear warm-up then cosine decay to `min_lr_ratio` of the peak."""
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    progress = (step - s.warmup) / max(1, s.steps - s.warmup)
+    return s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _fingerprint(arch: Architecture, settings: TrainingSettings, corpus_sha: str) -> str:
+    payload = json.dumps({"arch": asdict(arch), "settings": asdict(settings), "corpus": corpus_sha}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
+    from obsscale.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def train_model(
+    corpus: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    arch: Architecture,
+    settings: TrainingSettings,
+    *,
+    threads: int = 1,
+    device: str = "auto",
+    stop_after: int | None = None,
+) -> dict:
+    """Train one model and write it with `save_pretrained` (plus tokenizer) to `output_dir`.
+
+    `checkpoint` is resumed from when it exists and was written by the same settings and corpus.
+    `stop_after` ends the run after that many steps without writing the model (to test resumption).
+    Returns the record written to `output_dir/obsscale_model.json` (N, D, FLOPs, timings).
+    """
+    import torch
+
+    from obsscale.io import file_sha256, write_json
+
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = _resolve_device(device)
+    checkpoint = Path(checkpoint)
+    output_dir = Path(output_dir)
+
+    tokenizer = build_char_tokenizer()
+    text = Path(corpus).read_text()
+    unknown = sorted(set(text) - set(ALPHABET))
+    if unknown:
+        raise ValueError(f"ladder: corpus {corpus} has characters outside the vocabulary: {unknown!r}")
+    lookup = np.zeros(128, dtype=np.int64)
+    for ch in ALPHABET:
+        lookup[ord(ch)] = tokenizer.convert_tokens_to_ids(ch)
+    ids = lookup[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+    windows = LineWindows(ids, tokenizer.convert_tokens_to_ids("\n"), settings.seq_len, settings.seed)
+
+    model = build_model(arch, len(tokenizer), settings.seq_len + 1, tokenizer, settings.seed).to(device)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr,
+        betas=(0.9, 0.98),
+    )
+    fingerprint = _fingerprint(arch, settings, file_sha256(corpus))
+    start_step = 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            start_step = int(state["step"])
+            log.info("resumed from %s at step %d", checkpoint, start_step)
+        else:
+            log.warning("ignoring checkpoint %s: written by other settings or another corpus", checkpoint)
+
+    n_params = non_embedding_parameters(arch)
+    tokens_per_step = settings.batch_size * settings.seq_len
+    last = settings.steps if stop_after is None else min(settings.steps, stop_after)
+    log.info(
+        "training N=%d non-embedding parameters, %d steps x %d tokens on %s (%d threads)",
+        n_params, settings.steps, tokens_per_step, device, threads,
+    )
+    model.train()
+    t0 = time.perf_counter()
+    loss_sum, loss_n = 0.0, 0
+    for step in range(start_step, last):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, settings)
+        batch = torch.from_numpy(windows.batch(step, settings.batch_size)).to(device)
+        logits = model(input_ids=batch[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        loss_sum += loss.item()
+        loss_n += 1
+        done = step + 1
+        if done % settings.log_every == 0 or done == last:
+            elapsed = time.perf_counter() - t0
+            rate = (done - start_step) / elapsed
+            log.info(
+                "step %d/%d  loss %.4f  %.1f steps/s  eta %.0f s",
+                done, settings.steps, loss_sum / loss_n, rate, (settings.steps - done) / rate,
+            )
+            loss_sum, loss_n = 0.0, 0
+        if done % settings.checkpoint_every == 0 or done == last:
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "fingerprint": fingerprint,
+                    "step": done,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+            )
+    train_seconds = time.perf_counter() - t0
+    if last < settings.steps:
+        log.info("stopped after step %d as asked; checkpoint %s", last, checkpoint)
+        return {"step": last}
+
+    tokens = settings.steps * tokens_per_step
+    record = {
+        "non_embedding_parameters": n_params,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training_tokens": tokens,
+        "training_flops": 6.0 * n_params * tokens,
+        "train_seconds_this_run": round(train_seconds, 2),
+        "resumed_from_step": start_step,
+        "architecture": asdict(arch),
+        "settings": asdict(settings),
+        "device": device,
+        "threads": threads,
+        "corpus_sha256": file_sha256(corpus),
+    }
+    tmp_dir = output_dir.with_name(f".{output_dir.name}.tmp")
+    if tmp_dir.exists():
+        import shutil
+
+        shutil.rmtree(tmp_dir)
+    model.cpu().save_pretrained(tmp_dir)
+    tokenizer.save_pretrained(tmp_dir)
+    write_json(record, tmp_dir / "obsscale_model.json")
+    if output_dir.exists():
+        import shutil
+
+        shutil.rmtree(output_dir)
+    os.replace(tmp_dir, output_dir)
+    return record

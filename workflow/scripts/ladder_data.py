@@ -1,0 +1,12 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.ladder.pipeline import make_ladder_data
+
+make_ladder_data(
+    snakemake.output.corpus,
+    snakemake.params.tasks_dir,
+    snakemake.output.manifest,
+    snakemake.params.ladder,
+)

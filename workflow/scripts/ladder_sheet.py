@@ -1,0 +1,12 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.ladder.pipeline import write_ladder_sheet
+
+write_ladder_sheet(
+    list(snakemake.input.models),
+    snakemake.output[0],
+    snakemake.params.ladder,
+    check_against=snakemake.params.check_against,
+)

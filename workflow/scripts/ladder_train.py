@@ -1,0 +1,16 @@
+from obsscale.io import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from obsscale.ladder.pipeline import train_ladder_model
+
+train_ladder_model(
+    snakemake.input.corpus,
+    snakemake.output[0],
+    snakemake.params.checkpoint,
+    snakemake.params.model,
+    snakemake.params.training,
+    snakemake.params.seed,
+    threads=snakemake.threads,
+    device=snakemake.params.device,
+)
