@@ -18,4 +18,11 @@ stop_by_pidfile() {
 stop_by_pidfile /run/slurmd.pid
 stop_by_pidfile /run/slurmctld.pid
 stop_by_pidfile /run/munge/munged.pid
+# Take the test cluster's configuration away too: with it in place and no controller running, every
+# SLURM client call (the executor plugin asks `scontrol show config` whenever Snakemake starts)
+# waits seconds for a controller that is gone.  start-cluster.sh writes it again.
+conf=${SLURM_CONF:-/etc/slurm/slurm.conf}
+if [ -f "$conf" ] && head -1 "$conf" | grep -q "Written by tests/slurm/start-cluster.sh"; then
+    rm -f "$conf"
+fi
 echo "SLURM stopped"
