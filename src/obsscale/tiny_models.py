@@ -25,7 +25,6 @@ SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 def build_tokenizer(corpus: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 300):
     """A byte-level BPE tokenizer (any text is encodable) trained on `corpus`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -37,12 +36,21 @@ def build_tokenizer(corpus: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 30
         show_progress=False,
     )
     tok.train_from_iterator(list(corpus), trainer=trainer)
+    return as_transformers_tokenizer(tok)
+
+
+def as_transformers_tokenizer(tok, **options):
+    """Wrap a `tokenizers.Tokenizer` with the project's special tokens (padding with </s>), so that
+    `save_pretrained` / `AutoTokenizer` round-trip it like any hub tokenizer."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
         eos_token="</s>",
         unk_token="<unk>",
         pad_token="</s>",
+        **options,
     )
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from obsscale.tiny_models import SPECIAL_TOKENS, as_transformers_tokenizer
+
 log = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 # Every character any task writes; fixed (not read from the corpus) so that every model of a
 # ladder, and the held-out tasks, share one vocabulary.
 ALPHABET = "\n 0123456789+=:abcdefghijklmnopqrstuvwxyz"
@@ -61,7 +62,6 @@ def build_char_tokenizer(alphabet: str = ALPHABET):
     and the PassUntil backends need nothing special.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
     for ch in alphabet:
@@ -69,14 +69,7 @@ def build_char_tokenizer(alphabet: str = ALPHABET):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="</s>",
-        clean_up_tokenization_spaces=False,
-    )
+    return as_transformers_tokenizer(tok, clean_up_tokenization_spaces=False)
 
 
 def build_model(arch: Architecture, vocab_size: int, max_positions: int, tokenizer, seed: int):
