@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support: the tiny on-disk models
 BENCHMARKS = {
     "AddMCEn": {"task": "add_mc_en", "num_fewshot": 2, "metric": "acc"},
     "AddMCFr": {"task": "add_mc_fr", "num_fewshot": 2, "metric": "acc"},
@@ -25,9 +26,9 @@ BENCHMARKS = {
 }
 JOB = """
 import json, sys
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 setup_logging()
-from obsscale.evaluation import run_suite
+from obsscale.evaluation.harness import run_suite
 model, suite, out, cache, limit = json.loads(sys.argv[1])
 run_suite(model, suite, out, cache, include_paths=["tests/eval_tasks"], limit=limit, bootstrap_iters=0)
 """
@@ -55,7 +56,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=8)
     args = parser.parse_args()
 
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     benchmarks = dict(list(BENCHMARKS.items())[: args.tasks])
     with tempfile.TemporaryDirectory() as tmp:

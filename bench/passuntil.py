@@ -22,7 +22,12 @@ import os
 import tempfile
 import time
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support: the tiny models
 
 TOL, COVER = 0.2, 0.95
 
@@ -74,7 +79,7 @@ def hf_throughput(batch: int, new_tokens: int, repeats: int) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from obsscale.passuntil.backends import make_backend
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"\n2. HF backend on CPU ({torch.get_num_threads()} threads), tiny Llama (hidden 64, 2 layers), "
@@ -130,7 +135,7 @@ def gpu_section() -> None:
         print("   vLLM not installed: only HF would be measured; skipped (pip install obsscale[vllm])")
         return
     from obsscale.passuntil.backends import make_backend
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     props = torch.cuda.get_device_properties(0)
     # Peak bandwidth from the memory clock and bus width where torch exposes them.

@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from obsscale.data import BASE_METRICS, load_families, read_score_table, select_models
-from obsscale.selection import (
+from obsscale.capability.scores import BASE_METRICS, load_families, read_score_table, select_models
+from obsscale.selection.search import (
     best_by_budget,
     capability_pool,
     exact_family_search,

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.decomposition import PCA
 
-from obsscale.capability import CapabilitySpace
-from obsscale.family_laws import FamilyLaws
-from obsscale.impute import PCAImputer
-from obsscale.pca import CapabilityPCA
+from obsscale.capability.space import CapabilitySpace
+from obsscale.capability.family_laws import FamilyLaws
+from obsscale.capability.impute import PCAImputer
+from obsscale.capability.pca import CapabilityPCA
 
 
 def low_rank_scores(n=60, t=8, rank=1, seed=0):

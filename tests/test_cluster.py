@@ -1,4 +1,4 @@
-"""Where rules run and GPU requests (obsscale.cluster, workflow/rules/cluster.smk)."""
+"""Where rules run and GPU requests (obsscale.stages.cluster, workflow/rules/cluster.smk)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from obsscale.cluster import GpuResourceError, RuleInfo, check_gpu_request, check_local_rules
+from obsscale.stages.cluster import GpuResourceError, RuleInfo, check_gpu_request, check_local_rules
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

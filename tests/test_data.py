@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from obsscale import data as D
+from obsscale.capability import scores as D
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "resources/obsscaling/base_llm_benchmark_eval.csv"

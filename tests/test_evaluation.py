@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import make_workdir, run_snakemake
 
-from obsscale.evaluation import (
+from obsscale.evaluation.harness import (
     META_COLUMNS,
     EvaluationConfigError,
     aggregate_evaluation,
@@ -296,7 +296,7 @@ def test_example_config_plans_one_job_per_model_and_suite(tmp_path):
 
 
 def test_plan_lists_jobs_columns_and_resources(tmp_path):
-    from obsscale.evaluation import plan_evaluation
+    from obsscale.evaluation.harness import plan_evaluation
 
     settings = {"model_sheet": str(ROOT / "config/models.tsv"), "suites_file": str(ROOT / "config/suites.yaml"),
                 "suites": ["base"], "default_resources": {"mem_gb": 2, "runtime_min": 30}}

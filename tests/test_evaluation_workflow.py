@@ -22,7 +22,7 @@ pytest.importorskip("torch")
 
 from conftest import SNAKEMAKE, make_workdir  # noqa: E402
 
-from obsscale.evaluation import META_COLUMNS, load_suites, run_suite  # noqa: E402
+from obsscale.evaluation.harness import META_COLUMNS, load_suites, run_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = "tests/eval/config.yaml"
@@ -33,7 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def make_eval_workdir(path: Path, models=("s", "m", "l")) -> Path:
     """The shared test workdir (config, shipped data) plus the test sheet, suites and local tasks,
     with tiny models built in it; results stay out of the repository."""
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     work = make_workdir(path)
     shutil.copytree(ROOT / "tests/eval", work / "tests/eval")
@@ -164,7 +164,7 @@ def test_response_cache_resumes_inside_a_job(tmp_path, monkeypatch):
     """A re-run with the cache of an interrupted run answers finished requests without the model."""
     from lm_eval.models.huggingface import HFLM
 
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     model_dir = build_tiny_causal_lm(tmp_path / "m", hidden_size=16, num_layers=1, num_heads=2)
     suite = load_suites(ROOT / "tests/eval/suites.yaml", ROOT / "workflow/schemas/suites.schema.yaml")["tiny"]
@@ -202,7 +202,7 @@ def test_vllm_backend_matches_the_sheet_row(tmp_path, monkeypatch):
     reason = _vllm_skip_reason()
     if reason:
         pytest.skip(reason)
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     model_dir = build_tiny_causal_lm(tmp_path / "m", hidden_size=64, num_layers=2, num_heads=2)
     suite = load_suites(ROOT / "tests/eval/suites.yaml", ROOT / "workflow/schemas/suites.schema.yaml")["tiny"]

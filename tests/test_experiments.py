@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from obsscale import data as D
-from obsscale import experiments as E
+from obsscale.capability import scores as D
+from obsscale.laws import experiments as E
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
@@ -71,7 +71,7 @@ def test_bring_your_own_target_end_to_end(tmp_path):
     assert doc["experiment"] == "my_experiment" and len(doc["laws"]) == 2
 
     # The same figures a paper experiment gets: the per-experiment overview.
-    from obsscale.law_figures import render_law_figures
+    from obsscale.figures.laws import render_law_figures
 
     fits_dir = tmp_path / "fits"
     (fits_dir / "my_experiment").mkdir(parents=True)

@@ -55,7 +55,7 @@ def test_word_unscramble_calibration_from_pipeline_outputs(workflow_run):
 
 def test_every_law_figure_and_table_is_written(workflow_run):
     config = yaml.safe_load((workflow_run / "config/config.yaml").read_text())
-    from obsscale.targets import overview_experiments
+    from obsscale.stages.outputs import overview_experiments
 
     # The paper's experiments are drawn in the paper's figures (`overview: false`): no overview.
     for exp, block in config["experiments"].items():

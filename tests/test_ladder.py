@@ -18,7 +18,7 @@ from obsscale.ladder.train import (
     non_embedding_parameters,
     train_model,
 )
-from obsscale.targets import ladder_targets
+from obsscale.stages.outputs import ladder_targets
 
 MIXTURE = {
     "add": {"weight": 2, "min_size": 1, "max_size": 3},
@@ -91,7 +91,7 @@ def test_char_tokenizer_one_token_per_character():
 
 def test_non_embedding_parameters_match_the_model():
     from obsscale.ladder.train import build_model
-    from obsscale.tiny_models import count_parameters
+    from support.tiny_models import count_parameters
 
     tok = build_char_tokenizer()
     arch = Architecture(hidden_size=24, num_layers=2, num_heads=2)

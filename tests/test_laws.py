@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from obsscale import data as D
-from obsscale import experiments as E
-from obsscale.laws import (ObservationalScalingLaw, ReferenceLine, UnknownNameError, area_under_error,
+from obsscale.capability import scores as D
+from obsscale.laws import experiments as E
+from obsscale.laws.law import (ObservationalScalingLaw, ReferenceLine, UnknownNameError, area_under_error,
                            bootstrap_law, clone, get_estimator, get_link)
-from obsscale.splits import SplitError, split_models
+from obsscale.laws.splits import SplitError, split_models
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())

@@ -159,7 +159,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from obsscale.tiny_models import build_tiny_causal_lm
+    from support.tiny_models import build_tiny_causal_lm
 
     return str(build_tiny_causal_lm(tmp_path_factory.mktemp("m") / "tiny", hidden_size=16,
                                     num_layers=1, num_heads=2, seed=1))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from obsscale.passuntil.backends import SimulatedBackend
-from obsscale.passuntil.figures import FIGURES, render_figure
+from obsscale.figures.passuntil import FIGURES, render_figure
 from obsscale.passuntil.pipeline import ESTIMATE_COLUMNS, LAW_COLUMNS, estimate_task, fit_laws
 from obsscale.passuntil.sampling import pass_until
 from obsscale.passuntil.tasks import PassUntilTask
@@ -59,7 +59,7 @@ def test_estimate_law_and_figures_on_a_simulated_series(tmp_path):
 @pytest.mark.slow
 def test_workflow_end_to_end_on_tiny_models(tmp_path):
     pytest.importorskip("torch")
-    from obsscale.tiny_models import build_tiny_causal_lm, count_parameters
+    from support.tiny_models import build_tiny_causal_lm, count_parameters
 
     import transformers
 

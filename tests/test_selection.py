@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from obsscale.selection import (
+from obsscale.selection.search import (
     FamilyPool,
     batched_v_optimality,
     best_by_budget,
@@ -297,8 +297,8 @@ def test_guide_stage_reproduces_paper_table1(tmp_path):
     import json
     from pathlib import Path
 
-    from obsscale.data import BASE_METRICS
-    from obsscale.selection import write_guide_tables
+    from obsscale.capability.scores import BASE_METRICS
+    from obsscale.selection.search import write_guide_tables
 
     root = Path(__file__).resolve().parents[1] / "resources" / "obsscaling"
     budgets = [4, 8, 12, 16, 20, 24, 28, 32, 36]
@@ -324,7 +324,7 @@ def test_guide_stage_reproduces_paper_table1(tmp_path):
 
 
 def test_selection_targets_follow_the_config():
-    from obsscale.targets import final_output, selection_targets
+    from obsscale.stages.outputs import final_output, selection_targets
 
     assert selection_targets({}) == []
     assert selection_targets({"selection": {"enabled": False}}) == []

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from obsscale.data import BASE_METRICS, BASE_METRICS_NONGSM
-from obsscale.selection_eval import (
+from obsscale.capability.scores import BASE_METRICS, BASE_METRICS_NONGSM
+from obsscale.selection.evaluate import (
     GSM8K_TARGETS,
     evaluation_frame,
     geometric_mean,
@@ -101,7 +101,7 @@ def test_selection_curve_reproduces_reference_selections(frame, tmp_path):
 
 
 def test_subset_fit_figure_uses_llama2_equivalent_compute(frame, tmp_path):
-    pytest.importorskip("obsscale.laws")
+    pytest.importorskip("obsscale.laws.law")
     df, _ = frame
     subset = ["meta-llama/Llama-2-7b-hf", "huggyllama/llama-7b", "microsoft/phi-2", "microsoft/phi-1_5",
               "mosaicml/mpt-7b", "deepseek-ai/deepseek-coder-1.3b-base", "bigcode/starcoder2-3b"]

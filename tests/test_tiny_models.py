@@ -6,7 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from obsscale.tiny_models import build_tiny_causal_lm, count_parameters  # noqa: E402
+from support.tiny_models import build_tiny_causal_lm, count_parameters  # noqa: E402
 
 
 def test_tiny_model_round_trips_through_from_pretrained(tmp_path):

@@ -10,7 +10,7 @@
 # Imported under other names: the Snakefile namespace already has Snakemake's own `RuleInfo`.
 from snakemake.resources import Resource as _Resource
 
-import obsscale.cluster as _cluster
+import obsscale.stages.cluster as _cluster
 
 # Snakemake keeps the names of rules marked `localrule: True` (or listed by `localrules:`) in
 # this set and has no public accessor for it (snakemake is pinned in requirements.txt).
@@ -51,7 +51,7 @@ def _declared_gpus(declared):
 
 # Every job's `gpu` request is checked against the run's settings before it is scheduled, so
 # that a GPU job on a machine declared without GPUs stops the run with a message naming the rule
-# and the setting to change (obsscale.cluster.check_gpu_request).
+# and the setting to change (obsscale.stages.cluster.check_gpu_request).
 for _r in list(workflow.rules):
     if "gpu" in _r.resources:
         _r.resources["gpu"] = _Resource(

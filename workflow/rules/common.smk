@@ -1,5 +1,5 @@
 # Shared helpers of the rules.  The final targets are computed by the library
-# (obsscale.targets.final_output) from the config, so turning an analysis on or off is a config
+# (obsscale.stages.outputs.final_output) from the config, so turning an analysis on or off is a config
 # change.
 
 import sys
@@ -9,7 +9,7 @@ import sys
 SRC = f"{workflow.basedir}/src"
 sys.path.insert(0, SRC)
 
-from obsscale.targets import (
+from obsscale.stages.outputs import (
     overview_experiments,
     PASSUNTIL_FIGURES,
     capability_figure_stems,

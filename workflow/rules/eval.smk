@@ -4,7 +4,7 @@
 # cache under results/eval/cache/ so a killed job resumes inside the job, and logs to
 # logs/eval/{model}/{suite}.log.  The aggregation joins every job of the sheet into a tidy table and
 # the wide table that a `scores:` entry of the config can name.  The final targets are listed by
-# obsscale.targets.evaluation_targets.
+# obsscale.stages.outputs.evaluation_targets.
 
 from pathlib import Path
 
@@ -12,7 +12,7 @@ EVAL = config.get("evaluation", {"enabled": False})
 
 if EVAL.get("enabled", False):
     # Imported only when the stage is on: parsing the default workflow stays light.
-    from obsscale.evaluation import plan_evaluation
+    from obsscale.evaluation.harness import plan_evaluation
 
     # Validated when the workflow is parsed: a malformed sheet or suite file stops the run before
     # any job starts, with one message naming the file, row and field.

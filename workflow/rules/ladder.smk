@@ -2,7 +2,7 @@
 # a synthetic corpus, then the evaluation and PassUntil stages measure them on held-out problems.
 # corpus + held-out tasks -> one training job per model (resumable) -> the trained model sheet.
 # Off unless the config has `ladder: {enabled: true}` (config/ladder.yaml); the final targets are
-# listed by obsscale.targets.ladder_targets.
+# listed by obsscale.stages.outputs.ladder_targets.
 
 import os
 

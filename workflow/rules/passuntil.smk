@@ -1,7 +1,7 @@
 # Rules of the PassUntil stage (Hu et al. 2023): sample until r passes per instance for every model
 # of a series on every task, estimate pass rates, fit task scaling laws, render the five figures.
 # Disabled in the default config (it needs models); see docs/passuntil.md.  Helper functions live
-# in common.smk; the final targets are listed by obsscale.targets.passuntil_targets.
+# in common.smk; the final targets are listed by obsscale.stages.outputs.passuntil_targets.
 
 
 rule passuntil_sample:

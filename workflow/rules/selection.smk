@@ -1,7 +1,7 @@
 # Model-subset selection (paper Sec 5): which families to evaluate under a model budget, by the
 # V-optimality of their PC scores.  The guide (Table 1) searches every combination of up to
 # `max_families` families exactly; the greedy/exchange heuristic runs beside it for comparison.
-# Final targets: obsscale.targets.selection_targets.
+# Final targets: obsscale.stages.outputs.selection_targets.
 
 
 rule selection_guide:

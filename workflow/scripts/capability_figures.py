@@ -1,9 +1,9 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.capability_figures import render_capability_figures  # noqa: E402
-from obsscale.plotting import group_figure_outputs  # noqa: E402
+from obsscale.figures.capability import render_capability_figures  # noqa: E402
+from obsscale.figures.style import group_figure_outputs  # noqa: E402
 
 render_capability_figures(
     families_yaml=snakemake.input.families,

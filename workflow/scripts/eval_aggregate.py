@@ -1,10 +1,10 @@
 """Join a model sheet's lm-eval results (and imported scores) into tidy and wide tables."""
 
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.evaluation import aggregate_evaluation  # noqa: E402
+from obsscale.evaluation.harness import aggregate_evaluation  # noqa: E402
 
 aggregate_evaluation(
     results=list(snakemake.input.results),

@@ -2,11 +2,11 @@
 
 import logging
 
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.evaluation import run_suite  # noqa: E402
+from obsscale.evaluation.harness import run_suite  # noqa: E402
 
 try:
     run_suite(
@@ -23,7 +23,7 @@ try:
     )
 except Exception:
     # The job's log is where a user looks first (docs/evaluation.md): put the reason there too.
-    logging.getLogger("obsscale.evaluation").exception(
+    logging.getLogger("obsscale.evaluation.harness").exception(
         "evaluation of %s on suite %s failed", snakemake.wildcards.model, snakemake.wildcards.suite
     )
     raise

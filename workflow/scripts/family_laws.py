@@ -1,8 +1,8 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.family_laws import write_family_laws  # noqa: E402
+from obsscale.capability.family_laws import write_family_laws  # noqa: E402
 
 write_family_laws(
     pc_scores_csv=snakemake.input.scores,

@@ -1,8 +1,8 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.capability import import_scores  # noqa: E402
+from obsscale.capability.space import import_scores  # noqa: E402
 
 import_scores(
     source_csv=snakemake.input.table,

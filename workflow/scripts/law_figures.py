@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.law_figures import render_law_figures  # noqa: E402
-from obsscale.plotting import group_figure_outputs  # noqa: E402
+from obsscale.figures.laws import render_law_figures  # noqa: E402
+from obsscale.figures.style import group_figure_outputs  # noqa: E402
 
 outputs = group_figure_outputs(dict(snakemake.output.items()))
 experiments = list(snakemake.params.experiments)

@@ -1,8 +1,8 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.passuntil.figures import render_figure  # noqa: E402
+from obsscale.figures.passuntil import render_figure  # noqa: E402
 
 runs = [
     {**run, "estimates": e, "summary": s, "law": law}

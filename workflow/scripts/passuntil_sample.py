@@ -1,4 +1,4 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 

@@ -1,8 +1,8 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.experiments import write_preregistration  # noqa: E402
+from obsscale.laws.experiments import write_preregistration  # noqa: E402
 
 write_preregistration(
     experiments=dict(snakemake.params.experiments),

@@ -1,8 +1,8 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.selection_eval import write_selection_evaluation  # noqa: E402
+from obsscale.selection.evaluate import write_selection_evaluation  # noqa: E402
 
 ev = dict(snakemake.params.evaluation)
 write_selection_evaluation(

@@ -1,8 +1,8 @@
-from obsscale.io import setup_logging
+from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.selection import write_guide_tables  # noqa: E402
+from obsscale.selection.search import write_guide_tables  # noqa: E402
 
 write_guide_tables(
     scores_csv=snakemake.input.scores,

@@ -142,7 +142,7 @@ def distractors(problem: Problem, rng: np.random.Generator, n: int) -> list[str]
 
 def write_corpus(path, mixture: dict[str, dict], n_lines: int, seed: int) -> int:
     """Write the training corpus, one problem per line; returns the number of characters."""
-    from obsscale.io import write_text
+    from obsscale.core.io import write_text
 
     text = "".join(p.line + "\n" for p in training_problems(mixture, n_lines, seed))
     write_text(text, path)

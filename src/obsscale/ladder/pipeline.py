@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from obsscale.io import write_json
+from obsscale.core.io import write_json
 from obsscale.ladder.corpus import write_corpus
 from obsscale.ladder.sheet import architecture, check_sheet_agrees, trained_sheet, write_sheet
 from obsscale.ladder.tasks import write_held_out_tasks

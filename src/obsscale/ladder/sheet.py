@@ -80,7 +80,7 @@ def trained_sheet(ladder: dict, model_dirs: list[str | os.PathLike]) -> pd.DataF
 
 
 def write_sheet(df: pd.DataFrame, path: str | os.PathLike, header: str = "") -> None:
-    from obsscale.io import write_text
+    from obsscale.core.io import write_text
 
     comment = "".join(f"# {line}\n" for line in header.splitlines())
     write_text(comment + df.to_csv(sep="\t", index=False), path)

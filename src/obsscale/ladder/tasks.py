@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from obsscale.io import write_text
+from obsscale.core.io import write_text
 from obsscale.ladder.corpus import distractors, held_out_problems
 
 

@@ -20,25 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from obsscale.tiny_models import SPECIAL_TOKENS, as_transformers_tokenizer
+from obsscale.ladder.model import (  # noqa: F401  (re-exported for the ladder's users)
+    SPECIAL_TOKENS,
+    Architecture,
+    as_transformers_tokenizer,
+    build_model,
+    non_embedding_parameters,
+)
 
 log = logging.getLogger(__name__)
 
 # Every character any task writes; fixed (not read from the corpus) so that every model of a
 # ladder, and the held-out tasks, share one vocabulary.
 ALPHABET = "\n 0123456789+=:abcdefghijklmnopqrstuvwxyz"
-
-
-@dataclass(frozen=True)
-class Architecture:
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int | None = None
-
-    @property
-    def ffn(self) -> int:
-        return self.intermediate_size or 4 * self.hidden_size
 
 
 @dataclass(frozen=True)
@@ -70,33 +64,6 @@ def build_char_tokenizer(alphabet: str = ALPHABET):
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
     return as_transformers_tokenizer(tok, clean_up_tokenization_spaces=False)
-
-
-def build_model(arch: Architecture, vocab_size: int, max_positions: int, tokenizer, seed: int):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=arch.hidden_size,
-        intermediate_size=arch.ffn,
-        num_hidden_layers=arch.num_layers,
-        num_attention_heads=arch.num_heads,
-        num_key_value_heads=arch.num_heads,
-        max_position_embeddings=max_positions,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    return LlamaForCausalLM(config)
-
-
-def non_embedding_parameters(arch: Architecture) -> int:
-    """N of the scaling-law literature: attention, MLP and norm weights (no embeddings, no head)."""
-    d, f, L = arch.hidden_size, arch.ffn, arch.num_layers
-    return L * (4 * d * d + 3 * d * f + 2 * d) + d
 
 
 class LineWindows:
@@ -137,7 +104,7 @@ def _fingerprint(arch: Architecture, settings: TrainingSettings, corpus_sha: str
 def _save_checkpoint(path: Path, state: dict) -> None:
     import torch
 
-    from obsscale.io import atomic_path
+    from obsscale.core.io import atomic_path
 
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -170,7 +137,7 @@ def train_model(
     """
     import torch
 
-    from obsscale.io import file_sha256, write_json
+    from obsscale.core.io import file_sha256, write_json
 
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=True)

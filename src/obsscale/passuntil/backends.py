@@ -22,16 +22,10 @@ from typing import Sequence
 
 log = logging.getLogger(__name__)
 
-BACKENDS: dict[str, type] = {}
+from obsscale.core.registry import Registry  # noqa: E402
 
-
-def register(name: str):
-    def deco(cls):
-        BACKENDS[name] = cls
-        cls.name = name
-        return cls
-
-    return deco
+BACKENDS: Registry[type] = Registry("backend")
+register = BACKENDS.register
 
 
 @dataclass
@@ -50,13 +44,7 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 def make_backend(name: str, path: str | None = None, **options) -> "Backend":
-    if name not in BACKENDS:
-        import difflib
-
-        close = difflib.get_close_matches(name, BACKENDS, n=2)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown backend {name!r}{hint} (known: {', '.join(sorted(BACKENDS))})")
-    return BACKENDS[name](path, **options)
+    return BACKENDS.get(name)(path, **options)
 
 
 class Backend:

@@ -9,23 +9,16 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
-from typing import Any, Callable
+from typing import Any
 
+from obsscale.core.errors import InputError
+from obsscale.core.registry import Registry
 from obsscale.passuntil.sandbox import SandboxLimits, run_python
 
-CHECKERS: dict[str, type] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-    def deco(cls: type) -> type:
-        CHECKERS[name] = cls
-        cls.name = name
-        return cls
-
-    return deco
+CHECKERS: Registry[type] = Registry("checker")
+register = CHECKERS.register
 
 
 def get_checker(spec: str | dict[str, Any]) -> "Checker":
@@ -35,14 +28,11 @@ def get_checker(spec: str | dict[str, Any]) -> "Checker":
     else:
         options = dict(spec)
         name = options.pop("name", None)
-    if name not in CHECKERS:
-        close = difflib.get_close_matches(str(name), CHECKERS, n=3)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown checker {name!r}{hint} (known: {', '.join(sorted(CHECKERS))})")
+    cls = CHECKERS.get(name)
     try:
-        return CHECKERS[name](**options)
+        return cls(**options)
     except TypeError as exc:
-        raise TypeError(f"checker {name!r}: bad options {sorted(options)}: {exc}") from None
+        raise InputError(f"checker {name!r}: bad options {sorted(options)}: {exc}") from None
 
 
 def extract_answer(completion: str, pattern: str | None) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from obsscale.io import atomic_path, provenance, write_csv, write_json
+from obsscale.core.io import atomic_path, provenance, write_csv, write_json
 from obsscale.passuntil.estimators import (
     greedy_accuracy,
     instance_estimates,

@@ -18,12 +18,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from obsscale.laws import lookup
+from obsscale.core.errors import InputError, did_you_mean
+from obsscale.core.registry import Registry
 
 TARGET = "y"
 
 
-class SplitError(ValueError):
+class SplitError(InputError):
     pass
 
 
@@ -53,10 +54,7 @@ def resolve_threshold(df: pd.DataFrame, spec: dict, y=None, model_column: str = 
     name = spec["reference_model"]
     hit = df[model_column] == name
     if not hit.any():
-        import difflib
-
-        close = difflib.get_close_matches(str(name), df[model_column].astype(str).tolist(), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, df[model_column].astype(str).tolist())
         raise SplitError(f"reference model '{name}' of the cutoff split is not in the model set{hint}")
     value = values[hit].iloc[0]
     if not np.isfinite(value):
@@ -95,12 +93,15 @@ def _random(df, spec, y):
     return pd.Series(train, index=df.index)
 
 
-SPLITS = {"cutoff": _cutoff, "rank": _rank, "random": _random}
+SPLITS: Registry = Registry("split")
+SPLITS.register("cutoff", _cutoff)
+SPLITS.register("rank", _rank)
+SPLITS.register("random", _random)
 
 
 def split_models(df: pd.DataFrame, spec: dict, y=None) -> pd.Series:
     """Boolean training mask of `df` under split `spec`."""
-    fn = lookup(SPLITS, spec.get("by", ""), "split")
+    fn = SPLITS.get(spec.get("by", ""))
     return fn(df.reset_index(drop=True), spec, y).set_axis(df.index).astype(bool)
 
 

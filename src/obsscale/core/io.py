@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from obsscale.core.errors import InputError  # noqa: F401  (re-exported: the rule boundary)
+
 log = logging.getLogger(__name__)
 
 
@@ -95,10 +97,6 @@ def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging
     # Font subsetting in PDF output logs every glyph at INFO.
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     sys.excepthook = _log_uncaught
-
-
-class InputError(ValueError):
-    """Bad user input (a table, a config block, a model sheet): reported as one message, no traceback."""
 
 
 def _log_uncaught(exc_type, exc, tb) -> None:

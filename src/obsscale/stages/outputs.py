@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-# Figure stems of the capability stage (rendered by obsscale.capability_figures).  This module is
+# Figure stems of the capability stage (rendered by obsscale.figures.capability).  This module is
 # imported when Snakemake parses the workflow, so it imports nothing heavy.
 CAPABILITY_FIGURES = (
     "fig2a_explained_variance",

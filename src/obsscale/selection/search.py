@@ -570,7 +570,7 @@ def guide_pool_frame(scores_csv, families_yaml, metrics: Sequence[str], family_l
     """The candidate models of one guide setting: the default model set, optionally only models of
     at most `max_model_size` billion parameters (missing sizes are left out, like the reference's
     cutoff split), optionally without rows that miss a metric."""
-    from obsscale import data as D
+    from obsscale.capability import scores as D
 
     families = D.load_families(families_yaml)
     table = D.read_score_table(scores_csv, list(metrics), families)
@@ -585,7 +585,7 @@ def guide_pool_frame(scores_csv, families_yaml, metrics: Sequence[str], family_l
 def capability_pool(models: pd.DataFrame, families, metrics: Sequence[str], n_components: int,
                     pca_components: int, imputation: dict | None) -> FamilyPool:
     """PC scores of the candidates from imputation + PCA fitted on the candidates themselves."""
-    from obsscale.capability import CapabilitySpace
+    from obsscale.capability.space import CapabilitySpace
 
     space = CapabilitySpace(list(metrics), n_components=pca_components, imputation=imputation).fit(models)
     pcs = space.transform(models)
@@ -605,7 +605,7 @@ def write_guide_tables(scores_csv, families_yaml, settings: dict[str, dict], met
     pools, to show how close it gets where the exact search can still run."""
     import time
 
-    from obsscale.io import provenance, write_csv, write_json
+    from obsscale.core.io import provenance, write_csv, write_json
 
     rows, heuristic_rows, stats = [], [], {}
     for name, setting in settings.items():

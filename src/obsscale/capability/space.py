@@ -10,10 +10,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from obsscale import data as D
-from obsscale.impute import PCAImputer
-from obsscale.io import write_csv, write_json, provenance
-from obsscale.pca import CapabilityPCA
+from obsscale.capability import scores as D
+from obsscale.capability.impute import PCAImputer
+from obsscale.core.io import write_csv, write_json, provenance
+from obsscale.capability.pca import CapabilityPCA
 
 log = logging.getLogger(__name__)
 

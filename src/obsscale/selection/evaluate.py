@@ -22,9 +22,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from obsscale import data as D
-from obsscale.capability import CapabilitySpace
-from obsscale.selection import (
+from obsscale.capability import scores as D
+from obsscale.capability.space import CapabilitySpace
+from obsscale.selection.search import (
     Selection,
     best_by_budget,
     capability_pool,
@@ -121,7 +121,7 @@ def _equivalent_compute(out: pd.DataFrame, law, xs: np.ndarray, reference_family
     out["h"] = law.h_
     ref = out[D.FAMILY] == reference_family
     try:
-        from obsscale.laws import ReferenceLine
+        from obsscale.laws.law import ReferenceLine
 
         line = ReferenceLine.fit(reference_family, out.loc[ref, "index"].to_numpy(),
                                  D.log10_flops(out.loc[ref, D.FLOPS]).to_numpy(), out.loc[ref, D.MODEL].tolist())
@@ -211,7 +211,7 @@ def plot_selection_curve(curve: pd.DataFrame, png, pdf, csv) -> None:
     """Fig 7a: geometric-mean test MSE vs model budget; V-optimal, random (band) and all models."""
     import matplotlib.pyplot as plt
 
-    from obsscale.plotting import PALETTE, save_figure, use_style
+    from obsscale.figures.style import PALETTE, save_figure, use_style
 
     use_style()
     fig, ax = plt.subplots(figsize=(6.0, 4.2))
@@ -239,7 +239,7 @@ def plot_subset_fits(predictions: pd.DataFrame, png, pdf, csv, title: str) -> No
     import matplotlib.pyplot as plt
     from scipy.special import expit
 
-    from obsscale.plotting import TEST_COLOR, TRAIN_COLOR, save_figure, use_style
+    from obsscale.figures.style import TEST_COLOR, TRAIN_COLOR, save_figure, use_style
 
     use_style()
     targets = list(dict.fromkeys(predictions["target"]))
@@ -286,7 +286,7 @@ def plot_subset_fits(predictions: pd.DataFrame, png, pdf, csv, title: str) -> No
 
 def make_law_factory(spec: dict[str, Any]) -> Callable[[], Any]:
     """A zero-argument constructor of the configured scaling law (fresh, unfitted, per fit)."""
-    from obsscale.laws import ObservationalScalingLaw
+    from obsscale.laws.law import ObservationalScalingLaw
 
     return functools.partial(ObservationalScalingLaw, **dict(spec))
 
@@ -301,7 +301,7 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
                                provenance_json, n_jobs: int = 1) -> pd.DataFrame:
     """Stage function of rule `selection_evaluation`: the Fig 7a curve, the per-subset test MSEs,
     and the predictions of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18 (random)."""
-    from obsscale.io import provenance, write_csv, write_json
+    from obsscale.core.io import provenance, write_csv, write_json
 
     factory = make_law_factory(law)
     frame, families = evaluation_frame(scores_csv, downstream_csv, families_yaml, selection_metrics, targets)

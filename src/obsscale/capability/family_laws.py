@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from obsscale.data import FAMILY, FLOPS, log10_flops  # noqa: F401  (log10_flops re-exported)
-from obsscale.io import write_csv
+from obsscale.capability.scores import FAMILY, FLOPS, log10_flops  # noqa: F401  (log10_flops re-exported)
+from obsscale.core.io import write_csv
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from obsscale.core.errors import InputError
+
 __all__ = [
     "GpuResourceError",
     "RuleInfo",
@@ -16,7 +18,7 @@ __all__ = [
 ]
 
 
-class GpuResourceError(ValueError):
+class GpuResourceError(InputError):
     """A job needs GPUs that the run's resource settings cannot give it."""
 
 

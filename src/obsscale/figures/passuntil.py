@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from obsscale.plotting import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, save_figure, use_style
+from obsscale.figures.style import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, save_figure, use_style
+from obsscale.core.registry import Registry
 from obsscale.passuntil.laws import InstanceScalingLaw, TaskScalingLaw, curvature_test, loglog
 
 
@@ -199,16 +200,13 @@ def sampling_cost(runs: list[dict], png: str, pdf: str, csv: str) -> None:
     save_figure(fig, pd.DataFrame(rows), png, pdf, csv)
 
 
-FIGURES = {
-    "passuntil_pu_vs_n": pu_vs_n,
-    "passuntil_loglog": loglog_curvature,
-    "passuntil_instances": instance_curves,
-    "passuntil_resolution": resolution,
-    "passuntil_sampling_cost": sampling_cost,
-}
+FIGURES: Registry = Registry("PassUntil figure")
+FIGURES.register("passuntil_pu_vs_n", pu_vs_n)
+FIGURES.register("passuntil_loglog", loglog_curvature)
+FIGURES.register("passuntil_instances", instance_curves)
+FIGURES.register("passuntil_resolution", resolution)
+FIGURES.register("passuntil_sampling_cost", sampling_cost)
 
 
 def render_figure(name: str, runs: list[dict], png: str, pdf: str, csv: str) -> None:
-    if name not in FIGURES:
-        raise KeyError(f"unknown PassUntil figure {name!r}; known: {sorted(FIGURES)}")
-    FIGURES[name](runs, png, pdf, csv)
+    FIGURES.get(name)(runs, png, pdf, csv)

@@ -16,7 +16,6 @@ Nothing here is specific to the paper's tasks: a new target is a CSV and a confi
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import logging
 import os
@@ -30,16 +29,15 @@ import numpy as np
 import pandas as pd
 
 from obsscale import __version__
-from obsscale import data as D
-from obsscale.capability import CapabilitySpace
-from obsscale.io import file_sha256, provenance, write_csv, write_json
-from obsscale.laws import (LINKS, ObservationalScalingLaw, ReferenceLine, area_under_error, bootstrap_law,
-                           format_form, get_link, lookup, mae, mse, percentile_band)
-from obsscale.splits import SPLITS, describe_split, split_models
+from obsscale.capability import scores as D
+from obsscale.capability.space import CapabilitySpace
+from obsscale.core.io import file_sha256, provenance, write_csv, write_json
+from obsscale.core.errors import ConfigError, did_you_mean
+from obsscale.laws.law import (LINKS, OPTIMISERS, ObservationalScalingLaw, ReferenceLine, area_under_error, bootstrap_law,
+                           format_form, get_link, mae, mse, percentile_band)
+from obsscale.laws.splits import SPLITS, describe_split, split_models
 
 log = logging.getLogger(__name__)
-
-ConfigError = D.ConfigError
 
 # Settings every experiment inherits unless its block overrides them.
 DEFAULTS: dict[str, Any] = {
@@ -94,9 +92,9 @@ def parse_predictors(name: str) -> PredictorSet:
     if name in COMPUTE_PREDICTORS:
         return PredictorSet(name, "compute", column=COMPUTE_PREDICTORS[name])
     options = ["PC-1", "PC-1..2", "PC-1..3", "PC-1..4", *COMPUTE_PREDICTORS]
-    close = difflib.get_close_matches(str(name), options, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise ConfigError(f"unknown predictor set '{name}' (use PC-1..K, log10_flops or log10_size){hint}")
+    raise ConfigError(
+        f"unknown predictor set '{name}' (use PC-1..K, log10_flops or log10_size){did_you_mean(name, options)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,7 +125,7 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     scores = config.get("scores", {})
     if data.get("scores") not in scores:
         raise _err(f"{path}.data.scores", f"'{data.get('scores')}' is not a score table of `scores:` "
-                   f"(known: {sorted(scores)}){_hint(data.get('scores'), scores)}")
+                   f"(known: {sorted(scores)}){did_you_mean(data.get('scores'), scores)}")
     if "targets_csv" not in data:
         raise _err(f"{path}.data", "needs 'targets_csv' (the CSV with the downstream target columns)")
     data.setdefault("join", D.MODEL)
@@ -168,9 +166,9 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
             raise _err(f"{path}.predictors[{i}]", str(exc)) from None
     if spec["main_predictors"] not in spec["predictors"]:
         spec["main_predictors"] = spec["predictors"][0]
-    for key, reg, what in (("link", LINKS, "link function"), ("estimator", ("least_squares", "huber"), "estimator")):
+    for key, reg, what in (("link", LINKS, "link function"), ("estimator", OPTIMISERS, "estimator")):
         if spec[key] not in reg:
-            raise _err(f"{path}.{key}", f"unknown {what} '{spec[key]}' (known: {sorted(reg)}){_hint(spec[key], reg)}")
+            raise _err(f"{path}.{key}", f"unknown {what} '{spec[key]}' (known: {sorted(reg)}){did_you_mean(spec[key], reg)}")
     _check_split(spec["split"], f"{path}.split")
     if spec["preregistered"] not in PREREG_HANDLING:
         raise _err(f"{path}.preregistered", f"'{spec['preregistered']}' is not one of {PREREG_HANDLING}")
@@ -187,15 +185,10 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     return spec
 
 
-def _hint(name, options) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
 def _check_split(split, path):
     if not isinstance(split, dict) or split.get("by") not in SPLITS:
         by = split.get("by") if isinstance(split, dict) else split
-        raise _err(path, f"unknown split '{by}' (known: {sorted(SPLITS)}){_hint(by, SPLITS)}")
+        raise _err(path, f"unknown split '{by}' (known: {sorted(SPLITS)}){did_you_mean(by, SPLITS)}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -215,7 +208,7 @@ def read_target_table(path: str | os.PathLike, join: str, targets: list[dict]) -
     needed = [join] + [t["column"] for t in targets]
     for col in needed:
         if col not in df.columns:
-            raise D.ScoreTableError(path, f"column '{col}' missing{_hint(col, df.columns)}; header: {list(df.columns)}",
+            raise D.ScoreTableError(path, f"column '{col}' missing{did_you_mean(col, df.columns)}; header: {list(df.columns)}",
                                     line=1, column=col)
     blank = df[join].isna() | (df[join].astype(str).str.strip() == "")
     if blank.any():
@@ -574,7 +567,7 @@ def run_sweeps(spec: dict, frame: pd.DataFrame, psets) -> pd.DataFrame:
                 for ratio in ratios:
                     split = dict(sweep["split"], test_fraction=float(ratio))
                     # A failing fit at one ratio is recorded in the table (status), not logged 100 times.
-                    quiet = [logging.getLogger(n) for n in (__name__, "obsscale.laws")]
+                    quiet = [logging.getLogger(n) for n in (__name__, "obsscale.laws.law")]
                     prev = [q.level for q in quiet]
                     for q in quiet:
                         q.setLevel(logging.ERROR)
@@ -671,8 +664,8 @@ def frozen_law(entry: dict) -> tuple[ObservationalScalingLaw, CapabilitySpace | 
     law.h_, law.n_features_in_, law.status_, law.converged_ = link.height(p[K + 1:]), K, entry["status"], True
     space = None
     if "capability_space" in entry:
-        from obsscale.impute import PCAImputer
-        from obsscale.pca import CapabilityPCA
+        from obsscale.capability.impute import PCAImputer
+        from obsscale.capability.pca import CapabilityPCA
 
         cs = entry["capability_space"]
         space = CapabilitySpace(cs["metrics"])

@@ -29,7 +29,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from obsscale.io import atomic_path, write_csv
+from obsscale.core.errors import InputError
+from obsscale.core.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ NUMERIC_FIELDS = ("params_b", "tokens_t", "flops_1e21", "mem_gb", "runtime_min")
 INTEGER_FIELDS = ("gpus",)
 
 
-class EvaluationConfigError(ValueError):
+class EvaluationConfigError(InputError):
     """A model sheet or suite file is malformed: the message names the file, row and field."""
 
 
@@ -179,7 +180,7 @@ def load_model_sheet(path: str | os.PathLike, schema_path: str | os.PathLike) ->
 
 def check_families(sheet: pd.DataFrame, families_path: str | os.PathLike, file: str = "model sheet") -> None:
     """Every model's family must be one the analyses know (families YAML), else its row is named."""
-    from obsscale.data import load_families
+    from obsscale.capability.scores import load_families
 
     known = set(load_families(families_path).known_families)
     for _, r in sheet.iterrows():

@@ -14,7 +14,6 @@ curve of cutoff sweeps, and 95 % bands (bootstrap over training models, delta me
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -24,23 +23,12 @@ import numpy as np
 from scipy import optimize
 from scipy.special import expit
 
+from obsscale.core.errors import UnknownNameError  # noqa: F401  (re-exported)
+from obsscale.core.registry import Registry
+
 log = logging.getLogger(__name__)
 
 
-class UnknownNameError(KeyError):
-    """A registry lookup of a name that does not exist (with a suggestion)."""
-
-    def __str__(self) -> str:  # KeyError quotes its argument; show the message as written
-        return str(self.args[0])
-
-
-def lookup(registry: dict, name: str, what: str):
-    """`registry[name]`, or an error listing the options and the closest one."""
-    if name in registry:
-        return registry[name]
-    close = difflib.get_close_matches(str(name), list(registry), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UnknownNameError(f"unknown {what} '{name}' (known: {', '.join(sorted(registry))}){hint}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -70,20 +58,24 @@ def _sig_d(p, e):
 
 
 # The floor parameter is b = 1 − h ∈ [0, 0.2], started at b = 0, as in the paper's code.
-LINKS: dict[str, Link] = {
-    "sigmoid": Link("sigmoid", 0, lambda p, e: expit(p), _sig_d, lambda p, e: np.zeros((len(p), 0))),
-    "sigmoid_floor": Link(
+LINKS: Registry[Link] = Registry("link function")
+LINKS.register(
+    "sigmoid", Link("sigmoid", 0, lambda p, e: expit(p), _sig_d, lambda p, e: np.zeros((len(p), 0)))
+)
+LINKS.register(
+    "sigmoid_floor",
+    Link(
         "sigmoid_floor", 1,
         lambda p, e: (1 - e[0]) * expit(p) + e[0],
         lambda p, e: (1 - e[0]) * _sig_d(p, e),
         lambda p, e: (1 - expit(p))[:, None],
         extra_init=(0.0,), extra_bounds=((0.0, 0.2),),
     ),
-}
+)
 
 
 def get_link(name: str) -> Link:
-    return lookup(LINKS, name, "link function")
+    return LINKS.get(name)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -162,11 +154,14 @@ def _huber(link, K, X, y, start, options):
     return np.asarray(res.x, float), bool(res.success), str(res.message)
 
 
-ESTIMATORS: dict[str, Callable] = {"least_squares": _least_squares, "huber": _huber}
+# The optimisers a law can be fitted with (config key `estimator`).
+OPTIMISERS: Registry[Callable] = Registry("estimator")
+OPTIMISERS.register("least_squares", _least_squares)
+OPTIMISERS.register("huber", _huber)
 
 
 def get_estimator(name: str) -> Callable:
-    return lookup(ESTIMATORS, name, "estimator")
+    return OPTIMISERS.get(name)
 
 
 # ---------------------------------------------------------------------------------------------------

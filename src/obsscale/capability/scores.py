@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from obsscale.io import InputError
+from obsscale.core.errors import ConfigError, InputError, did_you_mean  # noqa: F401
 
 MODEL = "Model"
 FAMILY = "Model Family"
@@ -47,10 +47,6 @@ class ScoreTableError(InputError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {message}")
-
-
-class ConfigError(InputError):
-    """A problem in a configuration value, located by its key path."""
 
 
 def csv_line(row_position: int) -> int:
@@ -192,7 +188,7 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
             raise ScoreTableError(
                 path,
                 f"unknown family '{df[FAMILY].iloc[pos]}' (model '{df[MODEL].iloc[pos]}'); "
-                f"add it to the families file or correct the name{_did_you_mean(df[FAMILY].iloc[pos], known)}",
+                f"add it to the families file or correct the name{did_you_mean(df[FAMILY].iloc[pos], known)}",
                 line=csv_line(pos), column=FAMILY,
             )
     for col in COMPUTE_COLUMNS:
@@ -203,13 +199,6 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
     if df[list(metrics)].isna().all(axis=None):
         raise ScoreTableError(path, "every metric value is missing")
     return df
-
-
-def _did_you_mean(name: str, options: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def select_models(df: pd.DataFrame, families: Families, *, family_list: str = "eval_base",

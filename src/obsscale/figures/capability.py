@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from obsscale import data as D
-from obsscale.family_laws import FamilyLaws
-from obsscale.plotting import family_style, save_figure, use_style
+from obsscale.capability import scores as D
+from obsscale.capability.family_laws import FamilyLaws
+from obsscale.figures.style import family_style, save_figure, use_style
 
 NA_GAP = 0.6  # distance of the "N/A" column from the largest log10 FLOPs, in log10 units
 

@@ -2,7 +2,7 @@
 
 Every figure is drawn from the stage's tables alone (results/fits/{experiment}.csv and the
 predictions / curves / reference lines / sweeps beside it), so re-plotting never refits.  Each is
-written as PNG + PDF beside a CSV of exactly what it plots (obsscale.plotting.save_figure).
+written as PNG + PDF beside a CSV of exactly what it plots (obsscale.figures.style.save_figure).
 
 A fit panel shows train (blue o), test (red X) and preregistered (green *) models, the fitted law,
 its 95 % bootstrap band (shaded) and an annotation: the form in the plotted x and the errors.  A
@@ -19,9 +19,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from obsscale import data as D
-from obsscale.laws import area_under_error, lookup
-from obsscale.plotting import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, family_style, save_figure, use_style
+from obsscale.capability import scores as D
+from obsscale.core.registry import Registry
+from obsscale.laws.law import area_under_error
+from obsscale.figures.style import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, family_style, save_figure, use_style
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +356,7 @@ EM4 = [("emergent", "word_unscramble"), ("emergent", "persian_qa"),
 PCS = ["PC-1", "PC-1..2", "PC-1..3", "PC-1..4"]
 SIZE_FLOPS_PCS = ["log10_size", "log10_flops", "PC-1..3"]
 
-PAPER_FIGURES: dict[str, Callable] = {
+_PAPER_FIGURES: dict[str, Callable] = {
     "fig4": _fig_grid([[(e, t, "log10_flops") for e, t in EM4], [(e, t, "PC-1..3") for e, t in EM4]]),
     "fig5": fig5,
     "fig6": fig6,
@@ -385,6 +386,9 @@ PAPER_FIGURES: dict[str, Callable] = {
                          [("single_family_opt", t, "log10_flops") for t in ("arithmetic_3ds", "arithmetic_2dm")]]),
     "figC22": figC22,
 }
+PAPER_FIGURES: Registry[Callable] = Registry("law figure")
+for _name, _build in _PAPER_FIGURES.items():
+    PAPER_FIGURES.register(_name, _build)
 
 
 OVERVIEW_PREDICTORS = ("PC-1..3", "log10_flops")
@@ -411,7 +415,7 @@ def render_law_figures(fits_dir, experiments: list[str], figures: dict[str, dict
     plt.rcParams["savefig.dpi"] = 110
     tables = FitTables(fits_dir, experiments)
     for name, paths in figures.items():
-        build = lookup(PAPER_FIGURES, name, "law figure")
+        build = PAPER_FIGURES.get(name)
         fig, data = build(tables)
         save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
         log.info("figure %s: %d plotted rows", name, len(data))

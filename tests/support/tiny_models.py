@@ -13,13 +13,14 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from obsscale.ladder.model import SPECIAL_TOKENS, as_transformers_tokenizer
+
 DEFAULT_CORPUS = (
     "The quick brown fox jumps over the lazy dog. 0 1 2 3 4 5 6 7 8 9 + - * = ?",
     "Question: what is 12 plus 30? Answer: 42.",
     "def add(a, b):\n    return a + b\n",
     "A B C D yes no true false. The answer is",
 )
-SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
 
 def build_tokenizer(corpus: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 300):
@@ -37,21 +38,6 @@ def build_tokenizer(corpus: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 30
     )
     tok.train_from_iterator(list(corpus), trainer=trainer)
     return as_transformers_tokenizer(tok)
-
-
-def as_transformers_tokenizer(tok, **options):
-    """Wrap a `tokenizers.Tokenizer` with the project's special tokens (padding with </s>), so that
-    `save_pretrained` / `AutoTokenizer` round-trip it like any hub tokenizer."""
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="</s>",
-        **options,
-    )
 
 
 def build_tiny_causal_lm(
@@ -72,28 +58,14 @@ def build_tiny_causal_lm(
     Returns the folder; `transformers.AutoModelForCausalLM.from_pretrained(path)` and lm-eval's
     `hf` model (`pretrained=<path>`) load it as they load any checkpoint.
     """
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from obsscale.ladder.model import Architecture, build_model
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if tokenizer is None:
         tokenizer = build_tokenizer(corpus, vocab_size=vocab_size)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size or 4 * hidden_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
+    arch = Architecture(hidden_size, num_layers, num_heads, intermediate_size)
+    model = build_model(arch, len(tokenizer), max_position_embeddings, tokenizer, seed)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     (path / "obsscale_model.json").write_text(

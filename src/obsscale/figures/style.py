@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from obsscale.io import atomic_path, write_csv  # noqa: E402
+from obsscale.core.io import atomic_path, write_csv  # noqa: E402
 
 # The paper's conventions: seaborn "deep" palette; train blue, test red, preregistered green.
 PALETTE = sns.color_palette("deep")
