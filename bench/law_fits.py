@@ -18,7 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from obsscale.laws.experiments import resolve_experiment, run_experiment  # noqa: E402
+from obsscale.laws.experiments import run_experiment  # noqa: E402
+from obsscale.laws.spec import resolve_experiment  # noqa: E402
 
 
 def cpu(fn):

@@ -12,7 +12,10 @@ import pytest
 import yaml
 
 from obsscale.capability import scores as D
-from obsscale.laws import experiments as E
+from obsscale.laws.experiments import run_experiment
+from obsscale.laws.frame import experiment_frame
+from obsscale.laws.spec import resolve_experiment
+from obsscale.stages.fits import write_experiment_fits
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
@@ -53,7 +56,7 @@ def test_bring_your_own_target_end_to_end(tmp_path):
     make_target_csv(csv)
     out = {k: tmp_path / f"{k}.csv" for k in ("fits", "predictions", "curves", "refs", "sweeps")}
     prereg = tmp_path / "prereg.json"
-    E.write_experiment_fits("my_experiment", user_block(csv), CONFIG, BASE, FAMILIES, csv, out["fits"],
+    write_experiment_fits("my_experiment", user_block(csv), CONFIG, BASE, FAMILIES, csv, out["fits"],
                             out["predictions"], out["curves"], out["refs"], out["sweeps"], prereg)
     fits = pd.read_csv(out["fits"]).set_index("predictors")
     assert list(fits.index) == ["PC-1..3", "log10_flops"]
@@ -100,19 +103,19 @@ def test_bad_target_csv_is_located(tmp_path, mutate, pattern):
     csv = tmp_path / "my_task.csv"
     df = make_target_csv(csv)
     mutate(df).to_csv(csv, index=False)
-    spec = E.resolve_experiment("mine", user_block(csv), CONFIG)
+    spec = resolve_experiment("mine", user_block(csv), CONFIG)
     with pytest.raises(D.ScoreTableError, match=pattern):
-        E.experiment_frame(spec, BASE, D.load_families(FAMILIES), csv)
+        experiment_frame(spec, BASE, D.load_families(FAMILIES), csv)
 
 
 def test_missing_target_csv_and_no_overlap(tmp_path):
-    spec = E.resolve_experiment("mine", user_block(tmp_path / "absent.csv"), CONFIG)
+    spec = resolve_experiment("mine", user_block(tmp_path / "absent.csv"), CONFIG)
     with pytest.raises(D.ScoreTableError, match="absent.csv: target CSV not found"):
-        E.experiment_frame(spec, BASE, D.load_families(FAMILIES), tmp_path / "absent.csv")
+        experiment_frame(spec, BASE, D.load_families(FAMILIES), tmp_path / "absent.csv")
     csv = tmp_path / "other.csv"
     pd.DataFrame({"model_id": ["nobody/model"], "my_task_acc": [0.5]}).to_csv(csv, index=False)
     with pytest.raises(D.ScoreTableError, match="no model of the target CSV is in the model set"):
-        E.experiment_frame(spec, BASE, D.load_families(FAMILIES), csv)
+        experiment_frame(spec, BASE, D.load_families(FAMILIES), csv)
 
 
 def test_unfittable_target_is_reported_not_drawn(tmp_path):
@@ -121,8 +124,8 @@ def test_unfittable_target_is_reported_not_drawn(tmp_path):
     df.assign(my_task_acc=0.25).to_csv(csv, index=False)
     block = copy.deepcopy(user_block(csv))
     block.update(n_boot=0, sweeps={})
-    spec = E.resolve_experiment("flat", block, CONFIG)
-    result = E.run_experiment(spec, BASE, FAMILIES, csv)
+    spec = resolve_experiment("flat", block, CONFIG)
+    result = run_experiment(spec, BASE, FAMILIES, csv)
     table = result["fits_table"]
     assert (table["status"] == "not_fitted").all()
     assert table["warning"].str.contains("distinct target value").all()

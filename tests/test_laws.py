@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 from obsscale.capability import scores as D
-from obsscale.laws import experiments as E
+from obsscale.laws.experiments import run_experiment
+from obsscale.laws.fit import fit_target
+from obsscale.laws.frame import experiment_frame
+from obsscale.laws.prereg import freeze_experiment, preregistered_forms, score_frozen
+from obsscale.laws.spec import parse_predictors, resolve_experiment
 from obsscale.laws.law import (ObservationalScalingLaw, ReferenceLine, UnknownNameError, area_under_error,
                            bootstrap_law, clone, get_estimator, get_link)
 from obsscale.laws.splits import SplitError, split_models
@@ -24,8 +28,8 @@ CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
 
 def _run(name: str, **overrides):
     block = dict(CONFIG["experiments"][name], **overrides)
-    spec = E.resolve_experiment(name, block, CONFIG)
-    return spec, E.run_experiment(spec, ROOT / CONFIG["scores"][spec["data"]["scores"]]["path"],
+    spec = resolve_experiment(name, block, CONFIG)
+    return spec, run_experiment(spec, ROOT / CONFIG["scores"][spec["data"]["scores"]]["path"],
                                   ROOT / CONFIG["families"], ROOT / spec["data"]["targets_csv"])
 
 
@@ -212,16 +216,16 @@ def test_delta_method_agrees_with_bootstrap_on_a_well_identified_law():
 def test_frozen_law_scores_new_models_unchanged(tmp_path):
     spec, result = _run("emergent", targets=[CONFIG["experiments"]["emergent"]["targets"][0]],
                         predictors=["PC-1..3"], n_boot=0, sweeps={})
-    doc = E.freeze_experiment(spec, result, ROOT / "resources/obsscaling/base_llm_benchmark_eval.csv",
+    doc = freeze_experiment(spec, result, ROOT / "resources/obsscaling/base_llm_benchmark_eval.csv",
                               ROOT / spec["data"]["targets_csv"], ROOT / CONFIG["families"])
     assert doc["obsscale_version"] and len(doc["data_sha256"]) == 64 and doc["frozen"]
-    scored = E.score_frozen(doc, ROOT / "resources/obsscaling/base_llm_benchmark_eval.csv",
+    scored = score_frozen(doc, ROOT / "resources/obsscaling/base_llm_benchmark_eval.csv",
                             ROOT / spec["data"]["targets_csv"], ROOT / CONFIG["families"])
     preds = result["predictions"].set_index("Model")
     assert scored["preregistered"].sum() == (preds["role"] == "preregistered").sum()
     for _, r in scored.iterrows():
         np.testing.assert_allclose(r["y_hat"], preds.loc[r["Model"], "y_hat"], rtol=1e-9)
-    table = E.preregistered_forms([doc])
+    table = preregistered_forms([doc])
     row = table.iloc[0]
     assert row["form_equivalent_flops"] == "sigmoid(2.00x − 6.11)"
     assert row["form_pcs"].startswith("sigmoid(6.74 PC1 − 3.2")
@@ -245,7 +249,7 @@ def test_unknown_names_in_config_blocks():
     ]
     for block, pattern in cases:
         with pytest.raises(D.ConfigError, match=pattern):
-            E.resolve_experiment("x", block, CONFIG)
+            resolve_experiment("x", block, CONFIG)
 
 
 def test_arithmetic_cutoff_21_diverges_and_is_flagged():
@@ -264,12 +268,12 @@ def test_arithmetic_cutoff_21_diverges_and_is_flagged():
 
 
 def test_training_subset_discards_other_training_models():
-    spec = E.resolve_experiment("emergent", dict(CONFIG["experiments"]["emergent"], n_boot=0, sweeps={}), CONFIG)
-    frame = E.experiment_frame(spec, ROOT / CONFIG["scores"]["base"]["path"], D.load_families(ROOT / CONFIG["families"]),
+    spec = resolve_experiment("emergent", dict(CONFIG["experiments"]["emergent"], n_boot=0, sweeps={}), CONFIG)
+    frame = experiment_frame(spec, ROOT / CONFIG["scores"]["base"]["path"], D.load_families(ROOT / CONFIG["families"]),
                                ROOT / spec["data"]["targets_csv"])
-    full = E.fit_target(frame, spec, spec["targets"][0], E.parse_predictors("PC-1..3"), n_boot=0)
+    full = fit_target(frame, spec, spec["targets"][0], parse_predictors("PC-1..3"), n_boot=0)
     keep = full.frame.loc[full.role == "train", "Model"].tolist()[:20]
-    sub = E.fit_target(frame, spec, spec["targets"][0], E.parse_predictors("PC-1..3"), n_boot=0, train_models=keep)
+    sub = fit_target(frame, spec, spec["targets"][0], parse_predictors("PC-1..3"), n_boot=0, train_models=keep)
     assert (sub.role == "train").sum() == 20
     assert (sub.role == "discarded").sum() == (full.role == "train").sum() - 20
     assert ((sub.role == "test") == (full.role == "test")).all()

@@ -13,7 +13,7 @@ import yaml
 
 from obsscale.passuntil.backends import SimulatedBackend
 from obsscale.figures.passuntil import FIGURES, render_figure
-from obsscale.passuntil.pipeline import ESTIMATE_COLUMNS, LAW_COLUMNS, estimate_task, fit_laws
+from obsscale.stages.passuntil import ESTIMATE_COLUMNS, LAW_COLUMNS, estimate_task, fit_laws
 from obsscale.passuntil.sampling import pass_until
 from obsscale.passuntil.tasks import PassUntilTask
 

@@ -298,7 +298,7 @@ def test_guide_stage_reproduces_paper_table1(tmp_path):
     from pathlib import Path
 
     from obsscale.capability.scores import BASE_METRICS
-    from obsscale.selection.search import write_guide_tables
+    from obsscale.stages.selection import write_guide_tables
 
     root = Path(__file__).resolve().parents[1] / "resources" / "obsscaling"
     budgets = [4, 8, 12, 16, 20, 24, 28, 32, 36]

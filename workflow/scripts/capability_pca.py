@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.capability.space import write_capability_space  # noqa: E402
+from obsscale.stages.pca import write_capability_space  # noqa: E402
 
 write_capability_space(
     scores_csv=snakemake.input.scores,

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.capability.family_laws import write_family_laws  # noqa: E402
+from obsscale.stages.pca import write_family_laws  # noqa: E402
 
 write_family_laws(
     pc_scores_csv=snakemake.input.scores,

@@ -2,6 +2,6 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.selection.evaluate import figure_selection_curve  # noqa: E402
+from obsscale.stages.selection import figure_selection_curve  # noqa: E402
 
 figure_selection_curve(snakemake.input[0], snakemake.output.png, snakemake.output.pdf, snakemake.output.csv)

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.selection.evaluate import figure_subset_fits  # noqa: E402
+from obsscale.stages.selection import figure_subset_fits  # noqa: E402
 
 figure_subset_fits(snakemake.input[0], snakemake.params.method, snakemake.output.png,
                    snakemake.output.pdf, snakemake.output.csv, snakemake.params.title)

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.capability.space import import_scores  # noqa: E402
+from obsscale.stages.scores import import_scores  # noqa: E402
 
 import_scores(
     source_csv=snakemake.input.table,

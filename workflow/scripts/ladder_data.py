@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.ladder.pipeline import make_ladder_data
+from obsscale.stages.ladder import make_ladder_data
 
 make_ladder_data(
     snakemake.output.corpus,

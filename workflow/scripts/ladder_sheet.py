@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.ladder.pipeline import write_ladder_sheet
+from obsscale.stages.ladder import write_ladder_sheet
 
 write_ladder_sheet(
     list(snakemake.input.models),

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.ladder.pipeline import train_ladder_model
+from obsscale.stages.ladder import train_ladder_model
 
 train_ladder_model(
     snakemake.input.corpus,

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.passuntil.pipeline import estimate_task  # noqa: E402
+from obsscale.stages.passuntil import estimate_task  # noqa: E402
 
 boot = snakemake.params.bootstrap
 estimate_task(

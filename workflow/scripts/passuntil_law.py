@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.passuntil.pipeline import fit_laws  # noqa: E402
+from obsscale.stages.passuntil import fit_laws  # noqa: E402
 
 law = snakemake.params.law
 fit_laws(

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.passuntil.pipeline import run_sampling  # noqa: E402
+from obsscale.stages.passuntil import run_sampling  # noqa: E402
 
 options = dict(snakemake.params.backend_options)
 if snakemake.params.backend == "hf":

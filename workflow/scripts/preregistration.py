@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.laws.experiments import write_preregistration  # noqa: E402
+from obsscale.stages.fits import write_preregistration  # noqa: E402
 
 write_preregistration(
     experiments=dict(snakemake.params.experiments),

@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.selection.evaluate import write_selection_evaluation  # noqa: E402
+from obsscale.stages.selection import write_selection_evaluation  # noqa: E402
 
 ev = dict(snakemake.params.evaluation)
 write_selection_evaluation(

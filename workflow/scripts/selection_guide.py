@@ -2,7 +2,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.selection.search import write_guide_tables  # noqa: E402
+from obsscale.stages.selection import write_guide_tables  # noqa: E402
 
 write_guide_tables(
     scores_csv=snakemake.input.scores,

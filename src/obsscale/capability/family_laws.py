@@ -11,7 +11,6 @@ import pandas as pd
 from scipy.special import stdtrit
 
 from obsscale.capability.scores import FAMILY, FLOPS, log10_flops  # noqa: F401  (log10_flops re-exported)
-from obsscale.core.io import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +89,3 @@ class FamilyLaws:
         """Unweighted mean of per-family R² over families with at least `min_models` models."""
         t = self.table_[(self.table_["component"] == component) & (self.table_["n"] >= min_models)]
         return float(t["r2"].mean())
-
-
-def write_family_laws(pc_scores_csv, components: Sequence[str], output_csv) -> FamilyLaws:
-    """Stage function of rule `family_laws`."""
-    scores = pd.read_csv(pc_scores_csv)
-    laws = FamilyLaws(components=components).fit(scores)
-    write_csv(laws.table_, output_csv)
-    for comp in components:
-        log.info("%s: mean R² over families with ≥ 3 models = %.3f", comp, laws.average_r2(comp))
-    return laws

@@ -12,7 +12,6 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.capability.impute import PCAImputer
-from obsscale.core.io import write_csv, write_json, provenance
 from obsscale.capability.pca import CapabilityPCA
 
 log = logging.getLogger(__name__)
@@ -87,46 +86,3 @@ def load_model_set(scores_csv: str | os.PathLike, families_yaml: str | os.PathLi
             scores_csv, f"the model set keeps only {len(selected)} models for {len(spec['metrics'])} metrics; "
             "PCA needs more models than metrics")
     return selected, families
-
-
-def write_capability_space(scores_csv, families_yaml, spec: dict[str, Any], n_components: int,
-                           imputation: dict[str, Any], explained_variance, loadings, scores, imputed,
-                           provenance_json) -> CapabilitySpace:
-    """Stage function of rule `capability_pca`: fit the capability space of one model set and write
-    its explained variance, loadings, per-model PC scores and imputed matrix."""
-    models, families = load_model_set(scores_csv, families_yaml, spec)
-    metrics = list(spec["metrics"])
-    space = CapabilitySpace(metrics, n_components=n_components, imputation=imputation).fit(models)
-    pcs = space.transform(models)
-    meta_cols = [c for c in D.METADATA_COLUMNS if c in models.columns]
-    meta = models[meta_cols].copy()
-    if D.FLOPS in meta:
-        meta["log10_flops"] = D.log10_flops(meta[D.FLOPS])
-    meta["preregistered"] = D.is_preregistered(models, families)
-    imputed_matrix = space.impute(models)
-    was_missing = models[metrics].isna()
-    log.info("%d models, %d families, %d of %d cells imputed; explained variance %s",
-             len(models), models[D.FAMILY].nunique(), int(was_missing.to_numpy().sum()), was_missing.size,
-             np.round(space.pca_.explained_variance_ratio_, 3).tolist())
-    write_csv(space.explained_variance_table(), explained_variance)
-    write_csv(space.loadings_table(), loadings)
-    write_csv(pd.concat([meta, pcs], axis=1), scores)
-    imputed_out = pd.concat([models[[D.MODEL, D.FAMILY]], imputed_matrix], axis=1)
-    imputed_out["imputed_columns"] = [";".join(c for c in metrics if row[c]) for _, row in was_missing.iterrows()]
-    write_csv(imputed_out, imputed)
-    write_json(provenance(
-        {"scores": scores_csv, "families": families_yaml}, spec=spec, n_components=n_components,
-        imputation=imputation, n_models=len(models), n_families=int(models[D.FAMILY].nunique()),
-        imputation_iterations=space.imputer_.n_iter_, imputation_converged=space.imputer_.converged_,
-        imputation_max_change=space.imputer_.max_change_,
-    ), provenance_json)
-    return space
-
-
-def import_scores(source_csv, metrics: Sequence[str], families_yaml, output_csv) -> pd.DataFrame:
-    """Stage function of rule `import_scores`: validate a score table and write it unchanged in
-    content (numbers parsed, names stripped) to `results/scores/`."""
-    table = D.read_score_table(source_csv, list(metrics), D.load_families(families_yaml))
-    write_csv(table, output_csv)
-    log.info("%s: %d models validated", source_csv, len(table))
-    return table
