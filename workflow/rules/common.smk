@@ -16,6 +16,8 @@ from obsscale.stages.outputs import (
     export_library_path,
     final_output,
     passuntil_runs,
+    prediction_inputs,
+    prediction_sets,
 )
 
 export_library_path(SRC)
@@ -156,3 +158,12 @@ def selection_config():
 
 def selection_eval_config():
     return selection_config().get("evaluation", {})
+
+
+# Prediction (workflow/rules/predict.smk).
+def predict_block(name):
+    return prediction_sets(config)[name]
+
+
+def predict_inputs(wildcards):
+    return prediction_inputs(config, wildcards.prediction)

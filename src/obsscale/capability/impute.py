@@ -111,11 +111,17 @@ class PCAImputer:
         missing = np.isnan(values)
         Z = (values - self.mean_) / self.scale_
         Z[missing] = 0.0
-        if missing.any():
-            for _ in range(self.max_iter):
-                recon = (Z - self.center_) @ self.components_.T @ self.components_ + self.center_
-                change = float(np.max(np.abs(recon[missing] - Z[missing])))
-                Z[missing] = recon[missing]
-                if change < self.tol:
-                    break
+        # Each row iterates until its own cells converge, so a model's imputation does not depend on
+        # which other models are transformed with it (one model alone gets the same values).
+        active = missing.any(axis=1)
+        for _ in range(self.max_iter):
+            if not active.any():
+                break
+            rows = np.flatnonzero(active)
+            sub, miss = Z[rows], missing[rows]
+            recon = (sub - self.center_) @ self.components_.T @ self.components_ + self.center_
+            change = np.where(miss, np.abs(recon - sub), 0.0).max(axis=1)
+            sub[miss] = recon[miss]
+            Z[rows] = sub
+            active[rows[change < self.tol]] = False
         return _wrap(self._finish(Z), like)

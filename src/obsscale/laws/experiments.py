@@ -23,7 +23,7 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.laws.fit import TargetFit, curve, fit_target, x_axis
-from obsscale.laws.frame import experiment_frame
+from obsscale.laws.frame import experiment_frame, normalise_target
 from obsscale.laws.law import (
     area_under_error,
     format_form,
@@ -119,6 +119,11 @@ def run_experiment(spec: dict, scores_csv, families_yaml, target_csv) -> dict[st
     psets = [parse_predictors(p) for p in spec["predictors"]]
     fits_rows, preds, curves, refs, fits = [], [], [], [], {}
     for target in spec["targets"]:
+        missing = frame.loc[~np.isfinite(normalise_target(frame[target["column"]], target["range"])), D.MODEL]
+        if len(missing):
+            log.info("%s / %s: %d model(s) without a value of '%s' are left out of the fit (e.g. %s); "
+                     "the prediction stage predicts them", spec["name"], target["name"], len(missing),
+                     target["column"], missing.tolist()[:3])
         cache: dict = {}
         tfits = [fit_target(frame, spec, target, ps, cache=cache) for ps in psets]
         # The intersected test set: test models every predictor set can score.

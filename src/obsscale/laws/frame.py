@@ -69,6 +69,10 @@ def experiment_frame(spec: dict, scores_csv, families: D.Families, target_csv) -
     if unmatched:
         log.warning("%s: %d target rows match no model of the score table (e.g. %s)",
                     target_csv, len(unmatched), unmatched[:3])
+    no_row = sorted(set(models[D.MODEL]) - set(targets[D.MODEL]))
+    if no_row:
+        log.info("%s: %d model(s) of the model set have no row in %s and are not fitted (e.g. %s); "
+                 "the prediction stage predicts them", spec["name"], len(no_row), target_csv, no_row[:3])
     frame = models.merge(targets, on=D.MODEL, how="inner", suffixes=("", " (target)"))
     frame["preregistered"] = D.is_preregistered(frame, families).to_numpy()
     if frame.empty:

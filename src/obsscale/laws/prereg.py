@@ -57,23 +57,55 @@ def data_hash(*paths) -> str:
     return h.hexdigest()
 
 
+# Version of the frozen-law record: 2 adds what a band needs (bootstrap draws, covariance), the
+# training range of the capability index and the fitted curve with its training points (figures).
+FROZEN_FORMAT = 2
+
+
+def _floats(values) -> list:
+    """A float array as JSON lists, NaN written as null (standard JSON)."""
+    arr = np.asarray(values, float)
+    return np.where(np.isfinite(arr), arr, None).tolist()
+
+
+def _law_entry(spec: dict, f, result: dict) -> dict:
+    law = f.law
+    entry = {"target": f.target, "predictors": f.predictors.name, "link": law.link, "estimator": law.estimator,
+             "params": law.params_.tolist(), "h": law.h_, "status": law.status_,
+             "training_models": f.frame.loc[f.role == "train", D.MODEL].tolist(),
+             "covariance": _floats(law.covariance_), "band_level": spec["band_level"]}
+    if f.boot is not None:
+        entry["bootstrap"] = {"params": _floats(f.boot.params), "level": f.boot.level}
+    fit_rows = (f.role == "train") & np.isfinite(f.X).all(axis=1)
+    index = law.decision_function(f.X[fit_rows])
+    entry["index_range"] = [float(index.min()), float(index.max())] if len(index) else [None, None]
+    if f.space is not None:
+        entry["capability_space"] = {"metrics": list(spec["metrics"]),
+                                     "imputer": _state(f.space.imputer_), "pca": _state(f.space.pca_)}
+    if f.reference is not None:
+        r = f.reference
+        entry["reference_line"] = {"family": r.family, "slope": r.slope, "intercept": r.intercept,
+                                   "r2": r.r2, "models": r.models}
+    ref_family = f.reference.family if f.reference is not None else ""
+    curves = result.get("curves")
+    if curves is not None and len(curves):
+        c = curves[(curves["target"] == f.target["name"]) & (curves["predictors"] == f.predictors.name)
+                   & (curves["reference_family"].fillna("") == ref_family)]
+        entry["curve"] = {k: _floats(c[k]) for k in ("x", "y_hat", "band_lo", "band_hi")}
+    preds = result.get("predictions")
+    if preds is not None and "x" in preds:
+        p = preds[(preds["target"] == f.target["name"]) & (preds["predictors"] == f.predictors.name)]
+        entry["points"] = {"model": p[D.MODEL].tolist(), "role": p["role"].tolist(),
+                           "x": _floats(p["x"]), "y": _floats(p["y"])}
+    return entry
+
+
 def freeze_experiment(spec: dict, result: dict, scores_csv, target_csv, families_yaml) -> dict:
-    laws = []
-    for (tname, pname), f in result["fits"].items():
-        if f.law is None:
-            continue
-        entry = {"target": f.target, "predictors": pname, "link": f.law.link, "estimator": f.law.estimator,
-                 "params": f.law.params_.tolist(), "h": f.law.h_, "status": f.law.status_,
-                 "training_models": f.frame.loc[f.role == "train", D.MODEL].tolist()}
-        if f.space is not None:
-            entry["capability_space"] = {"metrics": list(spec["metrics"]),
-                                         "imputer": _state(f.space.imputer_), "pca": _state(f.space.pca_)}
-        if f.reference is not None:
-            r = f.reference
-            entry["reference_line"] = {"family": r.family, "slope": r.slope, "intercept": r.intercept,
-                                       "r2": r.r2, "models": r.models}
-        laws.append(entry)
-    return {"experiment": spec["name"], "frozen": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    """The record of an experiment's fitted laws that `FrozenLaw` restores: parameters, bootstrap
+    draws and covariance (bands), capability space, reference line, training range, data hash."""
+    laws = [_law_entry(spec, f, result) for f in result["fits"].values() if f.law is not None]
+    return {"format": FROZEN_FORMAT, "experiment": spec["name"],
+            "frozen": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "obsscale_version": __version__, "data_sha256": data_hash(scores_csv, target_csv, families_yaml),
             "spec": {k: v for k, v in spec.items() if k != "sweeps"}, "laws": laws,
             "provenance": provenance({"scores": scores_csv, "targets": target_csv, "families": families_yaml})}
@@ -112,7 +144,12 @@ def score_frozen(prereg: dict, scores_csv, target_csv, families_yaml) -> pd.Data
         t = entry["target"]
         pset = parse_predictors(entry["predictors"])
         y = normalise_target(frame[t["column"]], t["range"])
-        new = ~frame[D.MODEL].isin(entry["training_models"]).to_numpy() & np.isfinite(y)
+        unseen = ~frame[D.MODEL].isin(entry["training_models"]).to_numpy()
+        if (unseen & ~np.isfinite(y)).any():
+            log.info("%s / %s / %s: %d model(s) without a value of '%s' are not scored (the prediction "
+                     "stage predicts them)", prereg["experiment"], t["name"], entry["predictors"],
+                     int((unseen & ~np.isfinite(y)).sum()), t["column"])
+        new = unseen & np.isfinite(y)
         sub = frame.loc[new]
         if sub.empty:
             continue

@@ -74,6 +74,42 @@ def law_targets(config: Config) -> list[str]:
     for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in overview_experiments(config))]:
         targets += figure_files(stem)
     return targets
+def prediction_sets(config: Config) -> dict[str, dict]:
+    """The `predict.sets` of the config (none unless `predict.enabled`)."""
+    block = config.get("predict") or {}
+    if not block.get("enabled", False) or not config.get("experiments"):
+        return {}
+    return dict(block.get("sets") or {})
+
+
+def prediction_inputs(config: Config, name: str) -> dict[str, list[str]]:
+    """Files a prediction set reads: its score tables (a `scores:` name means the validated table),
+    the frozen laws of the experiments it names (all by default) and those experiments' target CSVs."""
+    block = prediction_sets(config)[name]
+    tables = config.get("scores", {})
+    scores = block.get("scores") or list(tables)
+    scores = [scores] if isinstance(scores, str) else scores
+    laws = block.get("laws", "all")
+    experiments = list(config.get("experiments") or {})
+    if laws != "all":
+        named = [str(law).split("/")[0] for law in ([laws] if isinstance(laws, str) else laws)]
+        experiments = [e for e in experiments if e in named] + sorted(set(named) - set(experiments))
+    return {
+        "scores": [f"results/scores/{s}.csv" if s in tables else s for s in scores],
+        "prereg": [f"results/prereg/{e}.json" for e in experiments],
+        "targets": sorted({config["experiments"][e]["data"]["targets_csv"] for e in experiments
+                           if e in config["experiments"]}),
+    }
+
+
+def prediction_targets(config: Config) -> list[str]:
+    out = []
+    for name in prediction_sets(config):
+        out.append(f"results/predictions/{name}.csv")
+        out += figure_files(f"predictions_{name}")
+    return out
+
+
 PASSUNTIL_FIGURES = (
     "passuntil_pu_vs_n",
     "passuntil_loglog",
@@ -145,6 +181,7 @@ STAGES: list[Callable[[Config], list[str]]] = [
     capability_targets,
     capability_figure_targets,
     law_targets,
+    prediction_targets,
     selection_targets,
     passuntil_targets,
 ]

@@ -1,0 +1,93 @@
+"""The prediction figure: each main frozen law's curve (with its band) on the reference family's
+equivalent-FLOPs axis, the models it was fitted and tested on, and the predicted models placed on it
+with their bands.  One panel per law; PNG + PDF beside the CSV of every plotted point."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from obsscale.figures.style import HIGHLIGHT_COLOR, TEST_COLOR, TRAIN_COLOR, plt, save_figure, use_style
+from obsscale.laws.frozen import laws_of, read_record
+
+MAX_LABELLED = 6  # predicted models named in a panel; more are drawn unlabelled
+
+
+def _panel_data(law, predicted: pd.DataFrame) -> pd.DataFrame:
+    entry = law.entry
+    parts = []
+    curve = entry.get("curve")
+    if curve:
+        parts.append(pd.DataFrame({"kind": "curve", "model": "", "x": curve["x"], "y": curve["y_hat"],
+                                   "lo": curve["band_lo"], "hi": curve["band_hi"]}))
+    points = entry.get("points")
+    if points:
+        parts.append(pd.DataFrame({"kind": points["role"], "model": points["model"], "x": points["x"],
+                                   "y": points["y"], "lo": np.nan, "hi": np.nan}))
+    if len(predicted):
+        parts.append(pd.DataFrame({"kind": "predicted", "model": predicted["model"].to_numpy(),
+                                   "x": predicted["log10_equivalent_flops"].to_numpy(),
+                                   "y": predicted["y_hat"].to_numpy(), "lo": predicted["band_lo"].to_numpy(),
+                                   "hi": predicted["band_hi"].to_numpy()}))
+    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "model", "x", "y"])
+    data.insert(0, "law", law.name)
+    return data.astype({"x": float, "y": float, "lo": float, "hi": float}, errors="ignore")
+
+
+def _draw(ax, law, data: pd.DataFrame) -> None:
+    c = data[data["kind"] == "curve"]
+    if len(c):
+        ax.plot(c["x"], c["y"], color="black", lw=1.2, label="frozen law")
+        if c["lo"].notna().any():
+            ax.fill_between(c["x"], c["lo"], c["hi"], color="grey", alpha=0.25, lw=0, label="95 % band")
+    for kind, color, label in (("train", TRAIN_COLOR, "train"), ("test", TEST_COLOR, "test"),
+                               ("preregistered", TEST_COLOR, None)):
+        p = data[data["kind"] == kind]
+        if len(p):
+            ax.scatter(p["x"], p["y"], s=12, color=color, alpha=0.6, label=label, lw=0)
+    p = data[(data["kind"] == "predicted") & data["x"].notna() & data["y"].notna()]
+    if len(p):
+        err = np.vstack([(p["y"] - p["lo"]).clip(lower=0), (p["hi"] - p["y"]).clip(lower=0)])
+        ax.errorbar(p["x"], p["y"], yerr=np.nan_to_num(err), fmt="*", ms=9, color=HIGHLIGHT_COLOR,
+                    ecolor=HIGHLIGHT_COLOR, capsize=2, label="predicted")
+        for _, r in p.head(MAX_LABELLED).iterrows():
+            ax.annotate(str(r["model"]).split("/")[-1], (r["x"], r["y"]), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+    ref = law.reference_.family if law.reference_ is not None else ""
+    xlabel = f"log10 {ref}-equivalent FLOPs (1e21)" if law.predictors_.kind == "pcs" else f"log10 {law.predictors_.column}"
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("normalised target", fontsize=8)
+    ax.set_title(f"{law.experiment}: {law.target_.get('label', law.target_['name'])}\n{law.predictors_.name}"
+                 f"{'' if law.status_ == 'ok' else f' ({law.status_})'}", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def render_prediction_figure(table: pd.DataFrame, prereg_jsons: Sequence[str], png, pdf, csv) -> pd.DataFrame:
+    """One panel per main law that predicted at least one model (every main law when none did)."""
+    use_style()
+    laws = [law for p in prereg_jsons for law in laws_of(read_record(p)) if law.is_main]
+    predicted = table[table["main"].astype(bool)] if len(table) else table
+    with_models = [law for law in laws if (predicted["law"] == law.name).any()] if len(predicted) else []
+    panels = with_models or laws
+    n = max(len(panels), 1)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
+    data = []
+    for ax, law in zip(axes.flat, panels):
+        d = _panel_data(law, predicted[predicted["law"] == law.name] if len(predicted) else predicted)
+        _draw(ax, law, d)
+        data.append(d)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    if panels:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
+                   bbox_to_anchor=(0.5, 1.0 + 0.02 / rows))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.05 / rows))
+    out = pd.concat(data, ignore_index=True) if data else pd.DataFrame(columns=["law", "kind", "model", "x", "y"])
+    save_figure(fig, out, png, pdf, csv)
+    return out

@@ -1,0 +1,114 @@
+"""Stage function of workflow/rules/predict.smk: predict models with the frozen laws.
+
+A `predict:` set of the config names score tables (or CSVs), which frozen laws to use and which
+models: `all` of them, or `without_target` — per law, the models that have scores but no value of
+the law's target (the models the fit could not use).  It writes results/predictions/{name}.csv and a
+figure placing the predicted models on each main law's curve with their bands.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from obsscale.capability import scores as D
+from obsscale.core.errors import ConfigError
+from obsscale.core.io import write_csv
+from obsscale.laws.frozen import FrozenLaw, laws_of, read_record, select_laws
+from obsscale.laws.predict import PREDICTION_COLUMNS, _law_rows, applicable_laws, read_prediction_scores
+
+log = logging.getLogger(__name__)
+MODEL_SETS = ("all", "without_target")
+
+
+def models_without_target(law: FrozenLaw, spec: dict, scores: pd.DataFrame, cache: dict | None = None) -> np.ndarray:
+    """Rows of `scores` that have no value of the law's target in the experiment's target CSV."""
+    data = spec.get("data", {})
+    path = data.get("targets_csv")
+    if not path or not Path(path).exists():
+        return np.ones(len(scores), bool)
+    cache = {} if cache is None else cache
+    if path not in cache:
+        cache[path] = pd.read_csv(path, dtype=str).set_index(data.get("join", D.MODEL))
+    targets = cache[path]
+    column = law.target_["column"]
+    if column not in targets.columns:
+        return np.ones(len(scores), bool)
+    known = set(targets.index[pd.to_numeric(targets[column], errors="coerce").notna().to_numpy()])
+    return ~scores[D.MODEL].isin(known).to_numpy()
+
+
+def _rows_to_predict(law: FrozenLaw, spec: dict, scores: pd.DataFrame, models, cache: dict) -> np.ndarray:
+    if isinstance(models, str):
+        if models == "without_target":
+            return models_without_target(law, spec, scores, cache)
+        if models == "all":
+            return np.ones(len(scores), bool)
+        raise ConfigError(f"config predict: models '{models}' is not one of {MODEL_SETS} or a list of names")
+    return scores[D.MODEL].isin(models).to_numpy()
+
+
+def predict_set(scores_csvs: Sequence[str], prereg_jsons: Sequence[str], laws="all",
+                models="without_target", main_only: bool = False) -> pd.DataFrame:
+    """The prediction table of one `predict:` set (see the module doc).  Each score table is
+    predicted by the laws whose columns it has (a base table by the base laws, an instruct table by
+    the instruct laws); a law named in `laws` that no table can feed is an error."""
+    docs, frozen = {}, []
+    for path in prereg_jsons:
+        doc = read_record(path)
+        docs[doc["experiment"]] = doc
+        frozen += laws_of(doc)
+    if main_only:
+        frozen = [law for law in frozen if law.is_main]
+    frozen = select_laws(frozen, laws)
+    metrics = [m for law in frozen for m in law.metrics]
+    rows, used, seen, cache = [], set(), set(), {}
+    for path in scores_csvs:
+        scores = read_prediction_scores(path, metrics)
+        scores = scores[~scores[D.MODEL].isin(seen)].reset_index(drop=True)
+        seen |= set(scores[D.MODEL])
+        usable, skipped = applicable_laws(frozen, scores.columns, source=str(path)) if len(scores) else ([], {})
+        if skipped:
+            log.info("%s: %d law(s) skipped for lack of columns (e.g. %s needs %s)", path, len(skipped),
+                     *next(iter(skipped.items())))
+        for law in usable:
+            used.add(law.name)
+            keep = _rows_to_predict(law, docs[law.experiment]["spec"], scores, models, cache)
+            if keep.any():
+                rows.append(_law_rows(law, scores.loc[keep].reset_index(drop=True)))
+    if laws != "all":
+        unused = [law for law in frozen if law.name not in used]
+        if unused:
+            raise ConfigError(f"config predict: law {unused[0].name} needs columns {unused[0].input_columns} "
+                              f"that none of the score tables {list(map(str, scores_csvs))} has")
+    if not isinstance(models, str):
+        absent = sorted(set(models) - seen)
+        if absent:
+            raise ConfigError(f"config predict: models {absent} are in none of the score tables {list(map(str, scores_csvs))}")
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PREDICTION_COLUMNS)
+    return table[PREDICTION_COLUMNS]
+
+
+def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Sequence[str], out_csv,
+                      figure: dict | None = None, laws="all", models="without_target",
+                      main_only: bool = False) -> pd.DataFrame:
+    """Stage function of rule `predict`: the table, then (when `figure` names png/pdf/csv paths) the
+    figure of the main laws' curves with the predicted models on them."""
+    table = predict_set(scores_csvs, prereg_jsons, laws=laws, models=models, main_only=main_only)
+    n_models = table["model"].nunique()
+    done = table["y_hat"].notna()
+    log.info("%s: %d model(s) × %d law(s): %d predictions, %d with a band; %d outside the training range",
+             name, n_models, table["law"].nunique(), int(done.sum()), int(table["band_lo"].notna().sum()),
+             int((table["extrapolation_logits"] > 0).sum()))
+    for status, n in table.loc[table["law_status"].isin(["diverged", "degenerate"]), "law_status"].value_counts().items():
+        log.info("%s: %d row(s) of %s laws carry no prediction", name, n, status)
+    if figure:
+        from obsscale.figures.predictions import render_prediction_figure
+
+        render_prediction_figure(table, prereg_jsons, **figure)
+    write_csv(table, out_csv)
+    return table
