@@ -6,3 +6,27 @@ returns self, learned state in trailing-underscore attributes, `transform`/`pred
 """
 
 __version__ = "0.1.0"
+
+# `obsscale.predict(scores, laws=obsscale.load_frozen(path))` and `obsscale.FrozenLaw`, imported on
+# first use (PEP 562) so that `import obsscale` stays light.
+_LAZY = {
+    "predict": ("obsscale.laws.predict", "predict"),
+    "load_frozen": ("obsscale.laws.frozen", "load_frozen"),
+    "FrozenLaw": ("obsscale.laws.frozen", "FrozenLaw"),
+}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'obsscale' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

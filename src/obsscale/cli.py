@@ -15,7 +15,11 @@ from obsscale import __version__
 from obsscale.core.errors import InputError
 
 # One module per command group, in the order `obsscale --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "obsscale.commands.predict",
+    "obsscale.commands.laws",
+    "obsscale.commands.validate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

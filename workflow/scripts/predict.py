@@ -14,4 +14,6 @@ write_predictions(
     laws=block.get("laws", "all"),
     models=block.get("models", "without_target"),
     main_only=block.get("main_only", False),
+    figure_laws=block.get("figure_laws", "all"),
+    evaluated_tidy=snakemake.input.get("evaluated", [None])[0],
 )

@@ -91,27 +91,53 @@ class Families:
         return lists[name]
 
 
-def load_families(path: str | os.PathLike) -> Families:
-    path = Path(path)
+def _read_families(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The raw mapping of a families file with its `extends:` chain resolved (base first)."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ScoreTableError(path, "families file not found") from None
     except yaml.YAMLError as exc:
         raise ScoreTableError(path, f"not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScoreTableError(path, "must be a mapping of family lists")
     known = {f.name for f in Families.__dataclass_fields__.values()}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - known - {"extends"})
     if unknown:
-        raise ScoreTableError(path, f"unknown keys {unknown}; expected some of {sorted(known)}")
-    kwargs = {}
+        raise ScoreTableError(path, f"unknown keys {unknown}; expected some of {sorted(known | {'extends'})}")
     for key, value in raw.items():
         if key == "benchmark_floors":
-            kwargs[key] = {str(k): float(v) for k, v in (value or {}).items()}
-        else:
+            if value is not None and not isinstance(value, dict):
+                raise ScoreTableError(path, "'benchmark_floors' must be a mapping of metric: floor")
+            try:
+                raw[key] = {str(k): float(v) for k, v in (value or {}).items()}
+            except (TypeError, ValueError):
+                raise ScoreTableError(path, "'benchmark_floors' values must be numbers") from None
+        elif key != "extends":
             if value is not None and not isinstance(value, list):
                 raise ScoreTableError(path, f"'{key}' must be a list")
-            kwargs[key] = tuple(str(v) for v in (value or []))
-    return Families(**kwargs)
+            raw[key] = [str(v) for v in (value or [])]
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in seen:
+        raise ScoreTableError(path, f"'extends' forms a cycle through {base_path}")
+    merged = _read_families(base_path, (*seen, path.resolve()))
+    for key, value in raw.items():
+        if key == "benchmark_floors":
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))
+    return merged
+
+
+def load_families(path: str | os.PathLike) -> Families:
+    """Read a families file.  A file with `extends: <path>` (relative to the file) adds its families,
+    preregistered models and benchmark floors to those of that file (the shipped one, typically)
+    instead of replacing them: its lists are appended, its floors override."""
+    raw = _read_families(Path(path))
+    return Families(**{k: (v if k == "benchmark_floors" else tuple(v)) for k, v in raw.items()})
 
 
 def _numeric(path, df: pd.DataFrame, column: str, lo: float | None, hi: float | None,
@@ -227,3 +253,26 @@ def log10_flops(flops_1e21):
 
     Works on floats, arrays and Series (keeping the index); missing FLOPs stay missing."""
     return np.log10(flops_1e21 + 1e-9)
+
+
+def validate_score_table(path: str | os.PathLike, metrics: Sequence[str] | None = None,
+                         families_yaml: str | os.PathLike | None = None) -> str:
+    """Run the score-table checks of `read_score_table` (metrics: the given ones, else every column
+    besides the metadata) and return a one-paragraph summary; the first problem raises
+    `ScoreTableError` naming file, line and column."""
+    if metrics is None:
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except FileNotFoundError:
+            raise ScoreTableError(path, "file not found") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ScoreTableError(path, f"cannot be parsed as CSV: {exc}") from None
+        metrics = [c for c in header if c not in METADATA_COLUMNS]
+        if not metrics:
+            raise ScoreTableError(path, f"no metric columns besides {list(METADATA_COLUMNS)}", line=1)
+    families = load_families(families_yaml) if families_yaml else None
+    table = read_score_table(path, metrics, families)
+    empty = int(table[list(metrics)].isna().sum().sum())
+    no_flops = int(table[FLOPS].isna().sum()) if FLOPS in table else len(table)
+    return (f"{path}: OK — {len(table)} models, {table[FAMILY].nunique()} families, {len(metrics)} metrics "
+            f"({', '.join(metrics)}); {empty} empty metric cell(s) (imputed), {no_flops} model(s) without FLOPs")

@@ -9,9 +9,10 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from obsscale.figures.style import HIGHLIGHT_COLOR, TEST_COLOR, TRAIN_COLOR, plt, save_figure, use_style
-from obsscale.laws.frozen import laws_of, read_record
+from obsscale.laws.frozen import FrozenLaw, select_laws
 
 MAX_LABELLED = 6  # predicted models named in a panel; more are drawn unlabelled
 
@@ -51,8 +52,8 @@ def _draw(ax, law, data: pd.DataFrame) -> None:
     p = data[(data["kind"] == "predicted") & data["x"].notna() & data["y"].notna()]
     if len(p):
         err = np.vstack([(p["y"] - p["lo"]).clip(lower=0), (p["hi"] - p["y"]).clip(lower=0)])
-        ax.errorbar(p["x"], p["y"], yerr=np.nan_to_num(err), fmt="*", ms=9, color=HIGHLIGHT_COLOR,
-                    ecolor=HIGHLIGHT_COLOR, capsize=2, label="predicted")
+        ax.errorbar(p["x"], p["y"], yerr=np.nan_to_num(err), fmt="*", ms=8, color=HIGHLIGHT_COLOR,
+                    ecolor=HIGHLIGHT_COLOR, elinewidth=0.7, alpha=0.8, capsize=1.5, label="predicted")
         for _, r in p.head(MAX_LABELLED).iterrows():
             ax.annotate(str(r["model"]).split("/")[-1], (r["x"], r["y"]), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")
@@ -63,12 +64,17 @@ def _draw(ax, law, data: pd.DataFrame) -> None:
     ax.set_title(f"{law.experiment}: {law.target_.get('label', law.target_['name'])}\n{law.predictors_.name}"
                  f"{'' if law.status_ == 'ok' else f' ({law.status_})'}", fontsize=8)
     ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
 
 
-def render_prediction_figure(table: pd.DataFrame, prereg_jsons: Sequence[str], png, pdf, csv) -> pd.DataFrame:
-    """One panel per main law that predicted at least one model (every main law when none did)."""
+def render_prediction_figure(table: pd.DataFrame, laws: Sequence[FrozenLaw], png, pdf, csv,
+                             panels: Sequence[str] | str = "all") -> pd.DataFrame:
+    """One panel per main law that predicted at least one model (every main law when none did);
+    `panels` keeps the laws so named (experiment, experiment/target, ...)."""
     use_style()
-    laws = [law for p in prereg_jsons for law in laws_of(read_record(p)) if law.is_main]
+    plt.rcParams["savefig.dpi"] = 100
+    laws = select_laws([law for law in laws if law.is_main], panels)
     predicted = table[table["main"].astype(bool)] if len(table) else table
     with_models = [law for law in laws if (predicted["law"] == law.name).any()] if len(predicted) else []
     panels = with_models or laws
@@ -86,8 +92,11 @@ def render_prediction_figure(table: pd.DataFrame, prereg_jsons: Sequence[str], p
     if panels:
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
-                   bbox_to_anchor=(0.5, 1.0 + 0.02 / rows))
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.05 / rows))
+                   bbox_to_anchor=(0.5, 1.0))
+    # Fixed spacing instead of a tight layout: text layout is what a many-panel figure spends its time on.
+    height = 2.9 * rows  # margins in inches, whatever the number of rows
+    fig.subplots_adjust(left=0.07, right=0.96, bottom=0.55 / height, top=1 - 0.8 / height, wspace=0.3,
+                        hspace=0.75)
     out = pd.concat(data, ignore_index=True) if data else pd.DataFrame(columns=["law", "kind", "model", "x", "y"])
-    save_figure(fig, out, png, pdf, csv)
+    save_figure(fig, out, png, pdf, csv, tight=False)
     return out

@@ -26,7 +26,7 @@ import pandas as pd
 from obsscale.capability import scores as D
 from obsscale.core.errors import InputError, UnknownNameError, did_you_mean
 from obsscale.laws.law import BootstrapBand, ReferenceLine
-from obsscale.laws.prereg import frozen_law
+from obsscale.laws.prereg import frozen_law, law_forms as _law_forms
 from obsscale.laws.spec import parse_predictors
 
 # Laws with these statuses predict nothing: their curve is a step or their parameters are not
@@ -278,3 +278,18 @@ def _known_names(laws: Iterable[FrozenLaw]) -> list[str]:
         names.setdefault(f"{law.experiment}/{law.target_['name']}", None)
         names.setdefault(law.name, None)
     return list(names)
+
+
+def law_forms(laws: Sequence[FrozenLaw]) -> list[dict]:
+    """Each law's identity, status and band method with Table C.1's three forms (JSON-ready)."""
+    out = []
+    for law in laws:
+        row = {"law": law.name, "experiment": law.experiment, "target": law.target_["name"],
+               "label": law.target_.get("label", ""), "predictors": law.predictors_.name, "main": law.is_main,
+               "status": law.status_, "band_method": law.band_method, "frozen": law.frozen,
+               "data_sha256": law.data_sha256, "metrics": law.metrics,
+               "index_train_range": list(law.index_range_)}
+        forms = _law_forms(law.entry, law.law_, law.space_)
+        row.update({k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in forms.items()})
+        out.append(row)
+    return out

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import optimize
 from scipy.special import expit
 
 from obsscale.core.errors import UnknownNameError  # noqa: F401  (re-exported)
@@ -111,6 +110,8 @@ def _jacobian(link: Link, K: int, params: np.ndarray, X: np.ndarray) -> np.ndarr
 def _least_squares(link, K, X, y, start, options):
     """Nonlinear least squares, as scipy `curve_fit`: Levenberg–Marquardt when unbounded (plain
     sigmoid), trust-region reflective when the floor is bounded.  The Jacobian is analytic."""
+    from scipy import optimize  # imported on first fit: predicting with a frozen law does not need it
+
     D = _design(X)
 
     def f(_, *p):
@@ -137,6 +138,8 @@ def _huber(link, K, X, y, start, options):
     """Σ Huber_δ(Ŷ − Y).  scipy's `least_squares` with loss="huber" and f_scale=δ minimises exactly
     this sum (½r² inside δ, δ(|r| − δ/2) outside), by trust-region steps with the analytic Jacobian;
     the paper's code reached the same optimum with L-BFGS-B, an order of magnitude slower."""
+    from scipy import optimize
+
     delta = float(options.get("huber_delta", 1.0))
     D = _design(X)
     lo = [-np.inf] * (K + 1) + [b[0] for b in link.extra_bounds]

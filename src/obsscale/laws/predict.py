@@ -92,6 +92,17 @@ def applicable_laws(laws: Sequence[FrozenLaw], columns, strict: bool = False,
     return ok, skipped
 
 
+def log_skipped(skipped: dict[str, list[str]], source: str) -> None:
+    """One note per set of missing columns, naming the experiments whose laws were skipped."""
+    groups: dict[tuple, list[str]] = {}
+    for name, missing in skipped.items():
+        groups.setdefault(tuple(missing), []).append(name)
+    for missing, names in groups.items():
+        experiments = sorted({n.split("/")[0] for n in names})
+        log.info("%d law(s) of %s skipped: %s has no column %s", len(names), ", ".join(experiments), source,
+                 ", ".join(f"'{m}'" for m in missing))
+
+
 def _law_rows(law: FrozenLaw, scores: pd.DataFrame) -> pd.DataFrame:
     law._columns(scores)
     n = len(scores)
@@ -139,12 +150,13 @@ def _note(law: FrozenLaw, finite: bool, extrapolation: float) -> str:
 
 
 def predict(scores: pd.DataFrame | str | os.PathLike, laws: Sequence[FrozenLaw] | FrozenLaw | str | os.PathLike
-            | None = None, *, known_families: Sequence[str] | None = None) -> pd.DataFrame:
+            | None = None, *, known_families: Sequence[str] | None = None, strict: bool = False) -> pd.DataFrame:
     """Predict every model of `scores` with every frozen law of `laws`.
 
     `scores`: a frame in the score-table layout (or a CSV path); `laws`: frozen laws
     (`load_frozen(...)`), one law, or a path to a record or folder (default `results/prereg`).
-    Laws whose metric columns the scores lack are skipped and logged (an error if none is left).
+    Laws whose metric columns the scores lack are skipped and logged (an error if none is left, or
+    with `strict`, e.g. when the laws were named by the user).
     Families not in `known_families` (when given) are allowed and logged.  Returns one row per
     (model, law), columns `PREDICTION_COLUMNS`."""
     if laws is None or isinstance(laws, (str, os.PathLike)):
@@ -161,9 +173,8 @@ def predict(scores: pd.DataFrame | str | os.PathLike, laws: Sequence[FrozenLaw] 
     else:
         source = "the scores"
         scores = _normalise_frame(scores)
-    usable, skipped = applicable_laws(laws, scores.columns, source=source)
-    for name, missing in skipped.items():
-        log.info("law %s skipped: %s has no column %s", name, source, missing)
+    usable, skipped = applicable_laws(laws, scores.columns, strict=strict, source=source)
+    log_skipped(skipped, source)
     if known_families is not None:
         unknown = sorted(set(scores[D.FAMILY]) - set(known_families) - {""})
         if unknown:

@@ -165,6 +165,30 @@ def score_frozen(prereg: dict, scores_csv, target_csv, families_yaml) -> pd.Data
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
+def law_forms(entry: dict, law: ObservationalScalingLaw, space: CapabilitySpace | None) -> dict:
+    """One frozen law in Table C.1's three forms: log10 equivalent FLOPs, PCs, metric weights βᵀγ
+    (with the metric-space intercept α − βᵀγ μ)."""
+    row = {}
+    r = entry.get("reference_line")
+    row["form_equivalent_flops"] = format_form([r["slope"]], r["intercept"], law.h_, ["x"]) if r else ""
+    row["reference_family"] = r["family"] if r else ""
+    if space is None:
+        row["form_pcs"] = ""
+        row["form_metric_weights"] = ""
+        return row
+    K = law.n_features_in_
+    row["form_pcs"] = format_form(law.coef_, law.intercept_, law.h_, [f" PC{i + 1}" for i in range(K)])
+    w = law.coef_ @ np.asarray(space.pca_.components_)[:K]
+    mu = np.asarray(space.pca_.mean_)
+    row["metric_intercept"] = law.intercept_ - float(w @ mu)
+    terms = " ".join(f"{'−' if v < 0 else '+'} {abs(v):.2f} {m}" for m, v in zip(space.metrics, w))
+    row["form_metric_weights"] = f"sigmoid({row['metric_intercept']:.2f} {terms})" if abs(law.h_ - 1) < 5e-4 \
+        else f"{law.h_:.2f}·sigmoid({row['metric_intercept']:.2f} {terms}) + {1 - law.h_:.2f}"
+    for m, v in zip(space.metrics, w):
+        row[f"weight_{m}"] = v
+    return row
+
+
 def preregistered_forms(prereg_docs: list[dict]) -> pd.DataFrame:
     """Table C.1: each frozen main law in log10 equivalent FLOPs, in PCs and as metric weights."""
     rows = []
@@ -176,19 +200,9 @@ def preregistered_forms(prereg_docs: list[dict]) -> pd.DataFrame:
             law, space = frozen_law(entry)
             row = {"experiment": doc["experiment"], "target": entry["target"]["name"],
                    "label": entry["target"].get("label", ""), "predictors": main, "frozen": doc["frozen"]}
-            r = entry.get("reference_line")
-            row["form_equivalent_flops"] = format_form([r["slope"]], r["intercept"], law.h_, ["x"]) if r else ""
-            row["reference_family"] = r["family"] if r else ""
-            if space is not None:
-                K = law.n_features_in_
-                row["form_pcs"] = format_form(law.coef_, law.intercept_, law.h_, [f" PC{i + 1}" for i in range(K)])
-                w = law.coef_ @ np.asarray(space.pca_.components_)[:K]
-                mu = np.asarray(space.pca_.mean_)
-                row["metric_intercept"] = law.intercept_ - float(w @ mu)
-                terms = " ".join(f"{'−' if v < 0 else '+'} {abs(v):.2f} {m}" for m, v in zip(space.metrics, w))
-                row["form_metric_weights"] = f"sigmoid({row['metric_intercept']:.2f} {terms})" if abs(law.h_ - 1) < 5e-4 \
-                    else f"{law.h_:.2f}·sigmoid({row['metric_intercept']:.2f} {terms}) + {1 - law.h_:.2f}"
-                for m, v in zip(space.metrics, w):
-                    row[f"weight_{m}"] = v
+            forms = law_forms(entry, law, space)
+            if space is None:  # Table C.1 leaves the PC and metric forms out for compute laws
+                forms = {k: v for k, v in forms.items() if k in ("form_equivalent_flops", "reference_family")}
+            row.update(forms)
             rows.append(row)
     return pd.DataFrame(rows)

@@ -94,12 +94,15 @@ def prediction_inputs(config: Config, name: str) -> dict[str, list[str]]:
     if laws != "all":
         named = [str(law).split("/")[0] for law in ([laws] if isinstance(laws, str) else laws)]
         experiments = [e for e in experiments if e in named] + sorted(set(named) - set(experiments))
-    return {
+    inputs = {
         "scores": [f"results/scores/{s}.csv" if s in tables else s for s in scores],
         "prereg": [f"results/prereg/{e}.json" for e in experiments],
         "targets": sorted({config["experiments"][e]["data"]["targets_csv"] for e in experiments
                            if e in config["experiments"]}),
     }
+    if block.get("models") == "evaluated":  # the models the evaluation stage ran
+        inputs["evaluated"] = [f"results/eval/{(config.get('evaluation') or {}).get('name', 'models')}/scores_tidy.csv"]
+    return inputs
 
 
 def prediction_targets(config: Config) -> list[str]:

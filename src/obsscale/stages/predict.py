@@ -19,10 +19,22 @@ from obsscale.capability import scores as D
 from obsscale.core.errors import ConfigError
 from obsscale.core.io import write_csv
 from obsscale.laws.frozen import FrozenLaw, laws_of, read_record, select_laws
-from obsscale.laws.predict import PREDICTION_COLUMNS, _law_rows, applicable_laws, read_prediction_scores
+from obsscale.laws.predict import (
+    PREDICTION_COLUMNS,
+    _law_rows,
+    applicable_laws,
+    log_skipped,
+    read_prediction_scores,
+)
 
 log = logging.getLogger(__name__)
-MODEL_SETS = ("all", "without_target")
+MODEL_SETS = ("all", "without_target", "evaluated")
+
+
+def evaluated_models(tidy_csv) -> list[str]:
+    """The models the evaluation stage ran (source "run" in its scores_tidy.csv)."""
+    tidy = pd.read_csv(tidy_csv, usecols=["model", "source"])
+    return list(dict.fromkeys(tidy.loc[tidy["source"] == "run", "model"]))
 
 
 def models_without_target(law: FrozenLaw, spec: dict, scores: pd.DataFrame, cache: dict | None = None) -> np.ndarray:
@@ -57,13 +69,16 @@ def predict_set(scores_csvs: Sequence[str], prereg_jsons: Sequence[str], laws="a
     """The prediction table of one `predict:` set (see the module doc).  Each score table is
     predicted by the laws whose columns it has (a base table by the base laws, an instruct table by
     the instruct laws); a law named in `laws` that no table can feed is an error."""
-    docs, frozen = {}, []
-    for path in prereg_jsons:
-        doc = read_record(path)
-        docs[doc["experiment"]] = doc
-        frozen += laws_of(doc)
-    if main_only:
-        frozen = [law for law in frozen if law.is_main]
+    docs = [read_record(path) for path in prereg_jsons]
+    return predict_with(scores_csvs, docs, laws, models, main_only)[0]
+
+
+def predict_with(scores_csvs: Sequence[str], docs: Sequence[dict], laws="all", models="without_target",
+                 main_only: bool = False) -> tuple[pd.DataFrame, list[FrozenLaw]]:
+    """`predict_set` on parsed records; also returns every law of the records (for the figure)."""
+    every = [law for doc in docs for law in laws_of(doc)]
+    specs = {doc["experiment"]: doc.get("spec", {}) for doc in docs}
+    frozen = [law for law in every if law.is_main] if main_only else every
     frozen = select_laws(frozen, laws)
     metrics = [m for law in frozen for m in law.metrics]
     rows, used, seen, cache = [], set(), set(), {}
@@ -72,12 +87,10 @@ def predict_set(scores_csvs: Sequence[str], prereg_jsons: Sequence[str], laws="a
         scores = scores[~scores[D.MODEL].isin(seen)].reset_index(drop=True)
         seen |= set(scores[D.MODEL])
         usable, skipped = applicable_laws(frozen, scores.columns, source=str(path)) if len(scores) else ([], {})
-        if skipped:
-            log.info("%s: %d law(s) skipped for lack of columns (e.g. %s needs %s)", path, len(skipped),
-                     *next(iter(skipped.items())))
+        log_skipped(skipped, str(path))
         for law in usable:
             used.add(law.name)
-            keep = _rows_to_predict(law, docs[law.experiment]["spec"], scores, models, cache)
+            keep = _rows_to_predict(law, specs[law.experiment], scores, models, cache)
             if keep.any():
                 rows.append(_law_rows(law, scores.loc[keep].reset_index(drop=True)))
     if laws != "all":
@@ -90,15 +103,22 @@ def predict_set(scores_csvs: Sequence[str], prereg_jsons: Sequence[str], laws="a
         if absent:
             raise ConfigError(f"config predict: models {absent} are in none of the score tables {list(map(str, scores_csvs))}")
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=PREDICTION_COLUMNS)
-    return table[PREDICTION_COLUMNS]
+    return table[PREDICTION_COLUMNS], every
 
 
 def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Sequence[str], out_csv,
                       figure: dict | None = None, laws="all", models="without_target",
-                      main_only: bool = False) -> pd.DataFrame:
+                      main_only: bool = False, evaluated_tidy=None, figure_laws="all") -> pd.DataFrame:
     """Stage function of rule `predict`: the table, then (when `figure` names png/pdf/csv paths) the
-    figure of the main laws' curves with the predicted models on them."""
-    table = predict_set(scores_csvs, prereg_jsons, laws=laws, models=models, main_only=main_only)
+    figure of the main laws' curves with the predicted models on them.  `models: evaluated` means
+    the models of the evaluation stage's `evaluated_tidy` table that it ran; `figure_laws` names the
+    laws that get a panel (all main laws by default)."""
+    if models == "evaluated":
+        if evaluated_tidy is None:
+            raise ConfigError(f"config predict.sets.{name}.models: 'evaluated' needs the evaluation stage enabled")
+        models = evaluated_models(evaluated_tidy)
+    docs = [read_record(path) for path in prereg_jsons]
+    table, every = predict_with(scores_csvs, docs, laws=laws, models=models, main_only=main_only)
     n_models = table["model"].nunique()
     done = table["y_hat"].notna()
     log.info("%s: %d model(s) × %d law(s): %d predictions, %d with a band; %d outside the training range",
@@ -109,6 +129,6 @@ def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Seque
     if figure:
         from obsscale.figures.predictions import render_prediction_figure
 
-        render_prediction_figure(table, prereg_jsons, **figure)
+        render_prediction_figure(table, every, panels=figure_laws, **figure)
     write_csv(table, out_csv)
     return table
