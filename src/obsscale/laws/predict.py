@@ -75,7 +75,8 @@ def applicable_laws(laws: Sequence[FrozenLaw], columns, strict: bool = False,
                     source: str = "the scores") -> tuple[list[FrozenLaw], dict[str, list[str]]]:
     """The laws whose input columns are all present, and {law: missing columns} for the others.
     With `strict` (laws named by the user) any missing column is an error; otherwise it is an
-    error only when no law is left."""
+    error when no law is left, or no capability-space (PC) law while some were asked for: scores
+    that feed only the compute baselines are missing a metric column."""
     columns = set(columns)
     ok, skipped = [], {}
     for law in laws:
@@ -84,7 +85,9 @@ def applicable_laws(laws: Sequence[FrozenLaw], columns, strict: bool = False,
             skipped[law.name] = missing
         else:
             ok.append(law)
-    if skipped and (strict or not ok):
+    wanted_pcs = any(law.predictors_.kind == "pcs" for law in laws)
+    no_pcs = wanted_pcs and not any(law.predictors_.kind == "pcs" for law in ok)
+    if skipped and (strict or not ok or no_pcs):
         name, missing = next(iter(skipped.items()))
         raise InputError(f"{source}: column(s) {missing} missing, needed by law {name}"
                          f"{did_you_mean(missing[0], columns)}" + (f" (and {len(skipped) - 1} other law(s))"
