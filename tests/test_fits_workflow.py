@@ -80,3 +80,18 @@ def test_bring_your_own_experiment_through_the_workflow(byo_run):
     for ext in ("png", "pdf", "csv"):
         assert (workflow_run / f"results/figures/fits_my_task.{ext}").stat().st_size > 0
     assert "my_task" in set(pd.read_csv(workflow_run / "results/prereg/table_c1.csv")["experiment"])
+
+
+def test_default_run_predicts_the_models_without_a_target_value(workflow_run):
+    """The default run's prediction set: every shipped model with scores but no value of a law's
+    target, predicted by the frozen laws with a band, and the figure placing them on the curves."""
+    pred = pd.read_csv(workflow_run / "results/predictions/untargeted.csv")
+    targets = pd.read_csv(workflow_run / "resources/obsscaling/base_llm_emergent_capability_eval.csv")
+    rows = pred[pred["law"] == "emergent/word_unscramble/PC-1..3"]
+    known = set(targets.loc[targets["word_unscrambling_2_exact_match"].notna(), "Model"])
+    assert len(rows) > 30 and not set(rows["model"]) & known
+    ok = pred[pred["law_status"] == "ok"]
+    assert ok["y_hat"].notna().mean() > 0.9 and (ok.dropna(subset=["y_hat"])["band_method"] == "bootstrap").all()
+    assert {"emergent", "post_training", "agentic"} <= set(pred["experiment"])
+    for ext in ("png", "pdf", "csv"):
+        assert (workflow_run / f"results/figures/predictions_untargeted.{ext}").stat().st_size > 0

@@ -148,7 +148,7 @@ def _note(law: FrozenLaw, finite: bool, extrapolation: float) -> str:
             else "none of the law's metrics"
         return f"{what}: no prediction"
     if extrapolation > 0:
-        return f"extrapolation: {extrapolation:.2f} logits outside the training range of the capability index"
+        return f"extrapolated: {extrapolation:.2f} logits beyond the training range of the capability index"
     return ""
 
 
@@ -201,12 +201,15 @@ def _normalise_frame(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(table: pd.DataFrame) -> str:
-    """A short text of a prediction table: per model, its main laws' ŷ [band]."""
+    """A short text of a prediction table: per model, each main law's ŷ [95 % band] and its note
+    (every law's when no main law is in the table)."""
     lines = []
-    main = table[table["main"]]
+    main = table[table["main"].astype(bool)]
+    main = main if len(main) else table  # only non-main laws selected: show them
+    width = max((len(f"{e}/{t}") for e, t in zip(main["experiment"], main["target"])), default=0) + 2
     for model, rows in main.groupby("model", sort=False):
-        lines.append(model)
+        lines.append(f"{model}    ŷ [95 % band], normalised to each target's [floor, ceiling]")
         for _, r in rows.iterrows():
             value = "—" if pd.isna(r["y_hat"]) else f"{r['y_hat']:.3f} [{r['band_lo']:.3f}, {r['band_hi']:.3f}]"
-            lines.append(f"  {r['experiment']}/{r['target']:<22} {value}  {r['note']}".rstrip())
+            lines.append(f"  {r['experiment'] + '/' + r['target']:<{width}}{value:<22} {r['note']}".rstrip())
     return "\n".join(lines)
