@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import yaml
 
 from obsscale.capability import scores as D
 from obsscale.laws.frozen import FrozenLaw, load_frozen
-from obsscale.laws.predict import PREDICTION_COLUMNS, predict
+from obsscale.laws.predict import PREDICTION_COLUMNS
 from obsscale.stages.fits import write_experiment_fits, write_preregistration
 from obsscale.stages.predict import predict_set
 
@@ -171,7 +172,7 @@ def test_bad_scores_give_one_error_and_no_output(frozen, tmp_path, edit, pattern
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("obsscale predict: error: "), proc.stderr
-    assert pytest.importorskip("re").search(pattern, lines[0]), lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
 
 
@@ -180,8 +181,6 @@ def test_bad_scores_give_one_error_and_no_output(frozen, tmp_path, edit, pattern
     (["--laws", "no/such/folder"], r"no such frozen-law file or folder"),
 ])
 def test_unknown_law_or_folder_is_one_error(frozen, tmp_path, args, pattern):
-    import re
-
     path = tmp_path / "ok.csv"
     pd.read_csv(BASE).head(2).to_csv(path, index=False)
     argv = ["predict", str(path), "--out", str(tmp_path / "out.csv"), *args]
