@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from obsscale.capability import scores as D
+from obsscale.core.errors import InputError
 from obsscale.laws.frozen import FrozenLaw, load_frozen
 from obsscale.laws.predict import PREDICTION_COLUMNS
 from obsscale.stages.fits import write_experiment_fits, write_preregistration
@@ -151,6 +152,10 @@ def test_library_call_and_lazy_top_level(frozen):
     table = obsscale.predict(scores, laws=obsscale.load_frozen(frozen / "prereg", main_only=True))
     assert len(table) == 3 * 3 and table["main"].all()
     assert obsscale.FrozenLaw is FrozenLaw
+    bad = scores.astype({"MMLU": object})
+    bad.loc[1, "MMLU"] = "0.5x"
+    with pytest.raises(InputError, match="column 'MMLU': '0.5x' is not a number"):
+        obsscale.predict(bad, laws=frozen / "prereg")
     code = "import sys, obsscale; print('pandas' in sys.modules, 'scipy' in sys.modules)"
     light = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))

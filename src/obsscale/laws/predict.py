@@ -48,26 +48,34 @@ def read_prediction_scores(path: str | os.PathLike, metrics: Sequence[str] = ())
         raise D.ScoreTableError(path, f"cannot be parsed as CSV: {exc}") from None
     except pd.errors.EmptyDataError:
         raise D.ScoreTableError(path, "file is empty") from None
+    return check_prediction_scores(df, path, metrics)
+
+
+def check_prediction_scores(df: pd.DataFrame, source, metrics: Sequence[str] = ()) -> pd.DataFrame:
+    """The checks of `read_prediction_scores` on a frame (`source` names it in errors)."""
     if D.MODEL not in df.columns:
-        raise D.ScoreTableError(path, f"no '{D.MODEL}' column{did_you_mean(D.MODEL, df.columns)}; "
+        raise D.ScoreTableError(source, f"no '{D.MODEL}' column{did_you_mean(D.MODEL, df.columns)}; "
                                 f"the header has {list(df.columns)}", line=1, column=D.MODEL)
     if df.empty:
-        raise D.ScoreTableError(path, "the table has no rows")
-    blank = df[D.MODEL].isna() | (df[D.MODEL].astype(str).str.strip() == "")
+        raise D.ScoreTableError(source, "the table has no rows")
+    df = df.reset_index(drop=True).copy()
+    names = df[D.MODEL].astype("string").str.strip()
+    blank = names.isna() | (names == "")
     if blank.any():
-        raise D.ScoreTableError(path, "value is empty", line=D.csv_line(int(np.flatnonzero(blank)[0])), column=D.MODEL)
-    df[D.MODEL] = df[D.MODEL].str.strip()
+        raise D.ScoreTableError(source, "value is empty", line=D.csv_line(int(np.flatnonzero(blank)[0])),
+                                column=D.MODEL)
+    df[D.MODEL] = names.astype(str)
     dup = df[D.MODEL].duplicated()
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
-        raise D.ScoreTableError(path, f"duplicate model '{df[D.MODEL].iloc[pos]}'", line=D.csv_line(pos),
+        raise D.ScoreTableError(source, f"duplicate model '{df[D.MODEL].iloc[pos]}'", line=D.csv_line(pos),
                                 column=D.MODEL)
-    df[D.FAMILY] = df[D.FAMILY].fillna("").str.strip() if D.FAMILY in df.columns else ""
+    df[D.FAMILY] = df[D.FAMILY].fillna("").astype(str).str.strip() if D.FAMILY in df.columns else ""
     for col in D.COMPUTE_COLUMNS:
-        df[col] = D._numeric(path, df, col, 0.0, None) if col in df.columns else np.nan
+        df[col] = D._numeric(source, df, col, 0.0, None) if col in df.columns else np.nan
     for col in dict.fromkeys(metrics):
         if col in df.columns:
-            df[col] = D._numeric(path, df, col, 0.0, 1.0)
+            df[col] = D._numeric(source, df, col, 0.0, 1.0)
     return df
 
 
@@ -106,7 +114,8 @@ def log_skipped(skipped: dict[str, list[str]], source: str) -> None:
                  ", ".join(f"'{m}'" for m in missing))
 
 
-def _law_rows(law: FrozenLaw, scores: pd.DataFrame) -> pd.DataFrame:
+def law_rows(law: FrozenLaw, scores: pd.DataFrame) -> pd.DataFrame:
+    """The prediction rows of one law for every row of `scores` (columns `PREDICTION_COLUMNS`)."""
     law._columns(scores)
     n = len(scores)
     pcs = law.components(scores) if law.predictors_.kind == "pcs" else np.full((n, 0), np.nan)
@@ -175,7 +184,7 @@ def predict(scores: pd.DataFrame | str | os.PathLike, laws: Sequence[FrozenLaw] 
         scores = read_prediction_scores(scores, metrics)
     else:
         source = "the scores"
-        scores = _normalise_frame(scores)
+        scores = check_prediction_scores(scores, "the scores frame", metrics)
     usable, skipped = applicable_laws(laws, scores.columns, strict=strict, source=source)
     log_skipped(skipped, source)
     if known_families is not None:
@@ -183,21 +192,8 @@ def predict(scores: pd.DataFrame | str | os.PathLike, laws: Sequence[FrozenLaw] 
         if unknown:
             log.info("%s: families %s are not in the families file; allowed (a prediction needs no family)",
                      source, unknown)
-    table = pd.concat([_law_rows(law, scores) for law in usable], ignore_index=True)
+    table = pd.concat([law_rows(law, scores) for law in usable], ignore_index=True)
     return table[PREDICTION_COLUMNS]
-
-
-def _normalise_frame(scores: pd.DataFrame) -> pd.DataFrame:
-    if D.MODEL not in scores.columns:
-        raise InputError(f"the scores have no '{D.MODEL}' column (columns: {list(scores.columns)})")
-    scores = scores.reset_index(drop=True).copy()
-    if D.FAMILY not in scores.columns:
-        scores[D.FAMILY] = ""
-    scores[D.FAMILY] = scores[D.FAMILY].fillna("")
-    for col in D.COMPUTE_COLUMNS:
-        if col not in scores.columns:
-            scores[col] = np.nan
-    return scores
 
 
 def summarise(table: pd.DataFrame) -> str:

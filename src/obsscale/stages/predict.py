@@ -21,7 +21,7 @@ from obsscale.core.io import write_csv
 from obsscale.laws.frozen import FrozenLaw, laws_of, read_record, select_laws
 from obsscale.laws.predict import (
     PREDICTION_COLUMNS,
-    _law_rows,
+    law_rows,
     applicable_laws,
     log_skipped,
     read_prediction_scores,
@@ -42,6 +42,7 @@ def models_without_target(law: FrozenLaw, spec: dict, scores: pd.DataFrame, cach
     data = spec.get("data", {})
     path = data.get("targets_csv")
     if not path or not Path(path).exists():
+        log.warning("%s: target CSV %s not found; every model is predicted", law.name, path)
         return np.ones(len(scores), bool)
     cache = {} if cache is None else cache
     if path not in cache:
@@ -92,7 +93,7 @@ def predict_with(scores_csvs: Sequence[str], docs: Sequence[dict], laws="all", m
             used.add(law.name)
             keep = _rows_to_predict(law, specs[law.experiment], scores, models, cache)
             if keep.any():
-                rows.append(_law_rows(law, scores.loc[keep].reset_index(drop=True)))
+                rows.append(law_rows(law, scores.loc[keep].reset_index(drop=True)))
     if laws != "all":
         unused = [law for law in frozen if law.name not in used]
         if unused:
