@@ -15,5 +15,6 @@ write_predictions(
     models=block.get("models", "without_target"),
     main_only=block.get("main_only", False),
     figure_laws=block.get("figure_laws", "all"),
+    families_yaml=snakemake.input.get("families", [None])[0],
     evaluated_tidy=snakemake.input.get("evaluated", [None])[0],
 )

@@ -100,6 +100,8 @@ def prediction_inputs(config: Config, name: str) -> dict[str, list[str]]:
         "targets": sorted({config["experiments"][e]["data"]["targets_csv"] for e in experiments
                            if e in config["experiments"]}),
     }
+    if config.get("families"):
+        inputs["families"] = [config["families"]]
     if block.get("models") == "evaluated":  # the models the evaluation stage ran
         inputs["evaluated"] = [f"results/eval/{(config.get('evaluation') or {}).get('name', 'models')}/scores_tidy.csv"]
     return inputs

@@ -109,7 +109,8 @@ def predict_with(scores_csvs: Sequence[str], docs: Sequence[dict], laws="all", m
 
 def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Sequence[str], out_csv,
                       figure: dict | None = None, laws="all", models="without_target",
-                      main_only: bool = False, evaluated_tidy=None, figure_laws="all") -> pd.DataFrame:
+                      main_only: bool = False, evaluated_tidy=None, figure_laws="all",
+                      families_yaml=None) -> pd.DataFrame:
     """Stage function of rule `predict`: the table, then (when `figure` names png/pdf/csv paths) the
     figure of the main laws' curves with the predicted models on them.  `models: evaluated` means
     the models of the evaluation stage's `evaluated_tidy` table that it ran; `figure_laws` names the
@@ -120,6 +121,11 @@ def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Seque
         models = evaluated_models(evaluated_tidy)
     docs = [read_record(path) for path in prereg_jsons]
     table, every = predict_with(scores_csvs, docs, laws=laws, models=models, main_only=main_only)
+    if families_yaml is not None:
+        unknown = sorted(set(table["family"].dropna()) - set(D.load_families(families_yaml).known_families) - {""})
+        if unknown:
+            log.info("%s: families %s are not in %s; allowed (a prediction needs no family)", name, unknown,
+                     families_yaml)
     n_models = table["model"].nunique()
     done = table["y_hat"].notna()
     log.info("%s: %d model(s) × %d law(s): %d predictions, %d with a band; %d outside the training range",
