@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     for f in forms:
         print(f"{f['law']}  [{f['status']}, band: {f['band_method']}, frozen {f['frozen']}]")
         for key, label in (("form_equivalent_flops", "equivalent FLOPs"), ("form_pcs", "PCs"),
-                           ("form_metric_weights", "metrics")):
+                           ("form_metric_weights", "metrics"), ("form_compute", "log10 compute")):
             if f.get(key):
                 print(f"  {label:<17} {f[key]}")
     return 0

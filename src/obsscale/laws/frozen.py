@@ -290,6 +290,9 @@ def law_forms(laws: Sequence[FrozenLaw]) -> list[dict]:
                "data_sha256": law.data_sha256, "metrics": law.metrics,
                "index_train_range": list(law.index_range_)}
         forms = _law_forms(law.entry, law.law_, law.space_)
+        if law.predictors_.kind == "compute":  # x is the law's own log10 compute column
+            forms["form_compute"] = law.law_.describe("x")
+            forms["compute_column"] = law.predictors_.column
         row.update({k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in forms.items()})
         out.append(row)
     return out
