@@ -238,7 +238,8 @@ def record_paths(path: str | os.PathLike) -> list[Path]:
             raise FrozenLawError(f"{path}: no frozen-law records (*.json) in this folder")
         return files
     if not path.exists():
-        raise FrozenLawError(f"{path}: no such frozen-law file or folder")
+        raise FrozenLawError(f"{path}: no such frozen-law file or folder (the workflow writes the frozen laws "
+                             "to results/prereg/: run `snakemake --cores 2` first, or name another with --laws)")
     return [path]
 
 
