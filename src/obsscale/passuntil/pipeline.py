@@ -41,15 +41,22 @@ def work_log_path(log_path: str | os.PathLike) -> Path:
 
 def run_sampling(task_yaml: str, model: str, model_path: str, log_path: str,
                  backend: str = "hf", backend_options: dict | None = None,
-                 check_workers: int = 1, progress: bool = True) -> dict:
+                 check_workers: int = 1, progress: bool = True, sandbox: str | None = None) -> dict:
+    """Sample one model on one task (resumable).  `sandbox` overrides the task checker's sandbox
+    mode (`unsafe-local` is the explicit opt-in to run generated code without isolation); the log
+    of another model identity (weights, hub commit, backend options) is set aside, never resumed."""
     from obsscale.passuntil.backends import make_backend
+    from obsscale.passuntil.identity import model_identity
     from obsscale.passuntil.sampling import pass_until
     from obsscale.passuntil.tasks import load_task
 
     task = load_task(task_yaml)
+    task.checker.prepare(sandbox)  # fails closed before the model is loaded
+    identity = model_identity(model_path, backend, backend_options)
     work = work_log_path(log_path)
     be = make_backend(backend, model_path, **(backend_options or {}))
-    summary = pass_until(task, be, model, work, check_workers=check_workers, progress=progress)
+    summary = pass_until(task, be, model, work, check_workers=check_workers, progress=progress,
+                         identity=identity)
     with atomic_path(log_path) as tmp:
         shutil.copyfile(work, tmp)
     log.info("%s on %s: %s", model, task.name, summary)
