@@ -105,15 +105,16 @@ def isolation(mode: str = DEFAULT_MODE) -> dict:
     candidates = list(dict.fromkeys(
         p for p in (getattr(sys, "_base_executable", None), sys.executable, "/usr/bin/python3")
         if p and os.path.exists(p)))
-    if mode == "bwrap" and not shutil.which("bwrap"):
+    bwrap = shutil.which("bwrap")
+    if mode == "bwrap" and not bwrap:
         raise SandboxUnavailable(
             f"generated code needs a sandbox and bubblewrap (bwrap) is not installed: {BWRAP_FIX}; "
             f"{OPT_IN}")
     errors = []
     for python in candidates:
-        plan = {"mode": mode, "python": os.path.realpath(python),
+        plan = {"mode": mode, "python": os.path.realpath(python), "bwrap": bwrap,
                 "uid": NOBODY if root else os.getuid(), "layers": [],
-                "bwrap_options": _bwrap_options() if mode == "bwrap" else []}
+                "bwrap_options": _bwrap_options(bwrap) if mode == "bwrap" else []}
         res = _execute({"mode": "script", "code": _PROBE}, SandboxLimits(wall_seconds=30), plan,
                        quiet=True)
         if res.passed:
@@ -191,15 +192,15 @@ def _layers(plan: dict, seen: dict) -> list[str]:
     return layers
 
 
-@functools.lru_cache(maxsize=1)
-def _bwrap_options() -> list[str]:
+@functools.lru_cache(maxsize=None)
+def _bwrap_options(bwrap: str) -> list[str]:
     """Options of this bwrap that older versions lack, used where present."""
-    text = subprocess.run(["bwrap", "--help"], capture_output=True, text=True).stdout
+    text = subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
     return [opt for opt in ("--disable-userns", "--size") if opt in text]
 
 
 def _bwrap_argv(plan: dict, limits: SandboxLimits, job_fd: int, runner_fd: int, chan: int) -> list:
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+    argv = [plan["bwrap"], "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--clearenv", "--hostname", "sandbox"]
     if "--disable-userns" in plan["bwrap_options"]:
         argv.append("--disable-userns")
