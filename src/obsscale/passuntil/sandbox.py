@@ -414,6 +414,21 @@ def _signal_group(pgid: int) -> None:
         pass
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group other than a zombie exists (zombies are harmless and may
+    wait for a reaper that is slow, or absent, in a container)."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
 def _kill_group(pgid: int, settle: float = 3.0) -> None:
     """SIGKILL the process group and wait briefly until it is gone."""
     deadline = time.monotonic() + settle
@@ -421,6 +436,8 @@ def _kill_group(pgid: int, settle: float = 3.0) -> None:
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
+            return
+        if not _group_alive(pgid):
             return
         if time.monotonic() > deadline:
             log.warning("sandbox process group %d still present after SIGKILL", pgid)

@@ -147,8 +147,12 @@ def _exactly(sock, n):
 def _serve_candidate(job, sock):
     """In the forked candidate process: run prompt + completion, then answer calls."""
     program = {"__name__": "__main__"}
-    exec(compile(job["prompt"] + job["completion"], "program.py", "exec"), program)
-    fn = program[job["entry_point"]]
+    try:
+        exec(compile(job["prompt"] + job["completion"], "program.py", "exec"), program)
+        fn = program[job["entry_point"]]
+    except BaseException as exc:
+        send(sock, ["ended", type(exc).__name__])
+        raise
     send(sock, ["ready"])
     while True:
         args, kwargs = recv(sock)
@@ -164,6 +168,14 @@ class CandidateError(Exception):
     """The candidate raised an exception of a type that is not a builtin one."""
 
 
+class CandidateEnded(Exception):
+    """The candidate process ended (or exited from a call) before the tests finished."""
+
+    def __init__(self, reported):
+        super().__init__(reported)
+        self.reported = reported
+
+
 def _remote(sock, entry_point):
     def call(*args, **kwargs):
         send(sock, [encode(args), encode(kwargs)])
@@ -171,6 +183,8 @@ def _remote(sock, entry_point):
         if answer[0] == "return":
             return decode(answer[1])
         exc = getattr(builtins, str(answer[1]), None)
+        if isinstance(exc, type) and issubclass(exc, BaseException) and not issubclass(exc, Exception):
+            raise CandidateEnded(str(answer[1]))  # SystemExit and the like end the tests: a failure
         if not (isinstance(exc, type) and issubclass(exc, Exception)):
             exc = CandidateError
         raise exc(f"{answer[1]}: {answer[2]}")
@@ -190,8 +204,14 @@ def _non_dumpable():
 
 def _run_check(job, channel_fd):
     tests = {"__name__": "__tests__"}
-    # The prompt is trusted: it may define helpers the tests use (HumanEval/38, /50 ...).
-    exec(compile(job["prompt"], "prompt.py", "exec"), tests)
+    # The prompt is trusted: it may define helpers the tests use (HumanEval/38, /50 ...).  A prompt
+    # that is no program on its own (a bare signature) gives the tests nothing but the entry point.
+    try:
+        prompt = compile(job["prompt"], "prompt.py", "exec")
+    except SyntaxError:
+        prompt = None
+    if prompt is not None:
+        exec(prompt, tests)
     exec(compile(job["test"], "test.py", "exec"), tests)
     check = tests["check"]
     ours, theirs = socket.socketpair()
@@ -216,12 +236,24 @@ def _run_check(job, channel_fd):
                 os._exit(code)
     theirs.close()
     _non_dumpable()
-    if recv(ours) != ["ready"]:
-        raise RuntimeError("the candidate process did not start")
-    candidate = _remote(ours, job["entry_point"])
-    # HumanEval's tests may name the entry point itself (HumanEval/33 compares with it).
-    tests[job["entry_point"]] = candidate
-    check(candidate)
+    try:
+        try:
+            first = recv(ours)
+        except EOFError:
+            raise CandidateEnded("the program ended before the tests ran") from None
+        if first != ["ready"]:
+            raise CandidateEnded(str(first[-1]) if first and first[0] == "ended" else "bad start")
+        candidate = _remote(ours, job["entry_point"])
+        # HumanEval's tests may name the entry point itself (HumanEval/33 compares with it).
+        tests[job["entry_point"]] = candidate
+        check(candidate)
+    finally:
+        ours.close()
+        try:  # no zombie is left behind
+            os.kill(pid, 9)
+        except OSError:
+            pass
+        os.waitpid(pid, 0)
 
 
 def _run(job, channel_fd):
@@ -250,7 +282,7 @@ def main():
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the tests did not finish
         try:
             traceback.print_exc()
-            name = type(exc).__name__
+            name = getattr(exc, "reported", None) or type(exc).__name__
         except BaseException:
             name = "error"
         try:
