@@ -172,3 +172,30 @@ def test_check_command_on_the_real_humaneval(tmp_path):
     verdict = json.loads(_cli(str(HUMANEVAL), "HumanEval/13", str(sol), "--output").stdout)
     assert verdict["passed"] is False and verdict["detail"] == "AssertionError"
     assert "AssertionError" in verdict["stderr"]
+
+
+def test_an_lm_eval_task_is_a_passuntil_code_task():
+    task = load_task(ROOT / "config/passuntil/tasks/humaneval_lm_eval.yaml")
+    assert len(task.instances) == 164
+    inst = task.instances[2]
+    assert task.render(inst) == inst["prompt"] and inst["entry_point"] == "truncate_number"
+    assert task.stop == ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]  # lm-eval's until
+    assert task.checker(inst, inst["canonical_solution"])
+    assert not task.checker(inst, "    return number\n")
+
+
+def test_mbpp_style_fields_map_by_config(tmp_path):
+    """Tests as a list of asserts naming the solution's function, no entry point, no code prompt."""
+    data = tmp_path / "mbpp.jsonl"
+    data.write_text(json.dumps({"task_id": 7, "text": "Write a function to square a number.",
+                                "test_list": ["assert sq(3) == 9", "assert sq(-2) == 4"]}) + "\n")
+    yml = tmp_path / "mbpp.yaml"
+    yml.write_text(f"name: mbpp_tiny\ndata: {{path: {data}, id_field: task_id, "
+                   "fields: {tests: test_list}}\nprompt: \"{text}\\n\"\n"
+                   "checker: {name: code_execution, prompt_field: null, test_field: tests, "
+                   "entry_point_field: null}\n")
+    task = load_task(yml)
+    inst = task.instance("7")
+    assert task.checker(inst, "def sq(x):\n    return x * x\n")
+    assert not task.checker(inst, "def sq(x):\n    return 9\n")
+    assert not task.checker(inst, "def sq(x):\n    return 9\nexit()\n")

@@ -117,7 +117,14 @@ def load_lm_eval_instances(task_name: str, limit: int | None = None,
     sequences and the pattern of its first regex filter, so its definition is reused as is."""
     from lm_eval.tasks import TaskManager
 
-    tasks = TaskManager().load_task_or_group([task_name])
+    from obsscale.evaluation.code_tasks import TASKS_DIR
+
+    # The project's own tasks (e.g. humaneval_sandboxed), else lm-eval's (indexing those is slow).
+    local = TaskManager(include_path=[str(TASKS_DIR)], include_defaults=False)
+    known = getattr(local, "all_tasks", None)
+    manager = local if known is not None and task_name in known else TaskManager(
+        include_path=[str(TASKS_DIR)])
+    tasks = manager.load_task_or_group([task_name])
     task = tasks[task_name]
     docs = list(task.eval_docs)[:limit] if limit else list(task.eval_docs)
     instances = []
