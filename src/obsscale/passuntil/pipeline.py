@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -72,9 +73,13 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
 
     if not (len(logs) == len(models) == len(sizes)):
         raise ValueError("logs, models and sizes differ in length")
-    est_rows, summary_rows = [], []
+    est_rows, summary_rows, sandboxes = [], [], {}
     for path, model, N in zip(logs, models, sizes):
         counts = counts_from_log(path)
+        # Which sandbox judged the code samples (unsafe-local = no isolation), in every output.
+        with open(path) as f:
+            box = json.loads(f.readline()).get("sandbox") or {}
+        sandboxes[model] = box.get("mode", "")
         design = counts.attrs["design"]
         est = instance_estimates(counts, r=design["r"], K_max=design["K_max"], estimator=estimator)
         est.insert(0, "N", float(N))
@@ -92,12 +97,13 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
             "pass_at_k": float(np.mean([pass_at_k(n, c, kk) for n, c in zip(n0, c0)])) if kk else math.nan,
             "samples_fixed": int(n0.min()) if len(n0) else 0,
             "samples_total": int(counts["K"].sum()),
+            "sandbox": sandboxes[model],
         })
     estimates = pd.concat(est_rows, ignore_index=True)
     write_csv(estimates, estimates_csv)
     write_csv(pd.DataFrame(summary_rows).sort_values("N"), summary_csv)
     write_json(provenance({f"log_{m}": p for m, p in zip(models, logs)}, estimator=estimator,
-                          k=k, n_boot=n_boot, level=level, seed=seed),
+                          k=k, n_boot=n_boot, level=level, seed=seed, sandbox=sandboxes),
                Path(estimates_csv).with_suffix(".provenance.json"))
 
 
