@@ -338,12 +338,9 @@ def test_generated_code_never_runs_as_root(user, unprivileged_copy):
     assert 0 not in uids and uids == {NOBODY if IS_ROOT else os.getuid()}
 
 
-def test_reported_layers_are_really_there(host_dir):
+@pytest.mark.parametrize("user", USERS)
+def test_reported_layers_are_really_there(user, unprivileged_copy, host_dir):
     """Each layer `isolation()` reports is checked from inside: none is claimed without being there."""
-    iso = isolation()
-    layers = set(iso["layers"])
-    assert {"user-namespace", "pid-namespace", "network-namespace", "mount-namespace",
-            "unprivileged-uid", "rlimits"} <= layers
     probe = ("import os, socket, resource, json\n"
              f"host = {str(host_dir)!r}\n"
              "try:\n    open('/usr/escape', 'w'); usr_ro = False\nexcept OSError:\n    usr_ro = True\n"
@@ -352,8 +349,11 @@ def test_reported_layers_are_really_there(host_dir):
              " 'cpu': resource.getrlimit(resource.RLIMIT_CPU)[0],"
              " 'as': resource.getrlimit(resource.RLIMIT_AS)[0],"
              " 'nproc': resource.getrlimit(resource.RLIMIT_NPROC)[0]}))\n")
-    res = run_python(probe, LIMITS)
-    seen = json.loads(res.stdout)
+    res = run_as(user, probe, unprivileged_copy)
+    layers = set(res["isolation"]["layers"])
+    assert {"user-namespace", "pid-namespace", "network-namespace", "mount-namespace",
+            "unprivileged-uid", "rlimits"} <= layers
+    seen = json.loads(res["stdout"])
     assert seen["pid"] <= 3  # pid-namespace
     assert seen["ifs"] == ["lo"]  # network-namespace
     assert seen["usr_ro"] and not seen["host_seen"]  # mount-namespace
@@ -404,3 +404,25 @@ def test_unsafe_local_is_an_explicit_opt_in_and_never_root():
     assert uid != 0 and euid != 0
     with pytest.raises(ValueError, match="not known"):
         run_python("pass", LIMITS, sandbox="none")
+
+
+def test_a_sandbox_that_does_not_start_is_no_verdict(monkeypatch):
+    """Where the sandbox itself fails (here: an interpreter that is not there), the result says so,
+    and the checker stops the job instead of recording a failed sample."""
+    from obsscale.passuntil import checkers
+
+    plan = {**isolation(), "python": "/nonexistent/python3"}
+    res = sandbox._execute({"mode": "script", "code": "print(1)"}, LIMITS, plan)
+    assert not res.passed and res.reason == "sandbox-error"
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        return res
+
+    monkeypatch.setattr(checkers, "run_test", broken)
+    monkeypatch.setattr(checkers.time, "sleep", lambda s: None)
+    checker = checkers.get_checker("code_execution")
+    with pytest.raises(sandbox.SandboxError, match="failed 3 times"):
+        checker({"id": "x", "prompt": "", "test": "", "entry_point": "f"}, "")
+    assert len(calls) == 3

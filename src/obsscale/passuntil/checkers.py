@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 import re
 import string
+import time
 from typing import Any
 
 from obsscale.core.errors import InputError
 from obsscale.core.registry import Registry
 from obsscale.passuntil.sandbox import (
     DEFAULT_MODE,
+    SandboxError,
     SandboxLimits,
     SandboxResult,
     check_mode,
@@ -181,9 +183,20 @@ class CodeExecution(Checker):
         entry = str(field(self.entry_point_field)) if self.entry_point_field else None
         return prompt, test, entry
 
-    def run(self, instance: dict, completion: str) -> SandboxResult:
+    def run(self, instance: dict, completion: str, attempts: int = 3) -> SandboxResult:
+        """The sandbox's verdict.  A sandbox that did not start the job (e.g. the process limit
+        reached by concurrent samples) is no verdict on the completion: it is retried, and if it
+        persists the job stops (SandboxError) rather than record a false failure."""
         prompt, test, entry = self.parts(instance)
-        return run_test(prompt, completion, test, entry, self.limits, self.sandbox)
+        for attempt in range(attempts):
+            res = run_test(prompt, completion, test, entry, self.limits, self.sandbox)
+            if res.reason != "sandbox-error":
+                return res
+            log.warning("instance %s: the sandbox did not run the sample (%s); retrying",
+                        instance.get("id"), res.stderr.strip()[-200:] or res.detail)
+            time.sleep(0.5 * (attempt + 1))
+        raise SandboxError(f"instance {instance.get('id')!r}: the sandbox failed {attempts} times: "
+                           f"{res.detail}: {res.stderr.strip()[-500:]}")
 
     def __call__(self, instance: dict, completion: str) -> bool:
         return self.run(instance, completion).passed

@@ -66,6 +66,10 @@ class SandboxUnavailable(InputError):
     """No sandbox of the requested mode can run on this machine."""
 
 
+class SandboxError(RuntimeError):
+    """The sandbox failed to run a job that it had run before (no verdict on the program)."""
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     cpu_seconds: int = 5
@@ -305,7 +309,8 @@ def _execute(job: dict, limits: SandboxLimits, plan: dict, quiet: bool = False) 
                 pass_fds=fds, start_new_session=True,
                 preexec_fn=_preexec(limits, plan, _count_processes(plan["uid"])))
         theirs.close()
-        verdict, timed_out = _converse(ours, proc, start + limits.wall_seconds)
+        verdict, timed_out = _converse(ours, proc, start + limits.wall_seconds,
+                                       setup_errors=job["mode"] == "check")
         if not timed_out:
             try:
                 proc.wait(timeout=1.0)
@@ -349,16 +354,17 @@ def _command(job, limits, plan, host, job_fd, runner_fd, chan):
     return argv, str(work), _env(str(work)), (chan,)
 
 
-def _converse(sock: socket.socket, proc: subprocess.Popen, deadline: float):
-    """Read the runner's channel until the sandbox ends or the deadline: 'R' gets a fresh nonce, and
-    a pass is exactly 'R' + that nonce echoed back."""
+def _converse(sock: socket.socket, proc: subprocess.Popen, deadline: float,
+              setup_errors: bool = False):
+    """Read the runner's channel until the sandbox ends or the deadline: 'S' when the runner starts,
+    then 'R' gets a fresh nonce; a pass is exactly 'S' 'R' + that nonce echoed back."""
     nonce = secrets.token_hex(16).encode()
     buf, sent = b"", False
     sock.setblocking(False)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return _verdict(buf, nonce), True
+            return _verdict(buf, nonce, setup_errors), True
         ready, _, _ = select.select([sock], [], [], min(remaining, 0.05))
         if ready:
             try:
@@ -368,9 +374,9 @@ def _converse(sock: socket.socket, proc: subprocess.Popen, deadline: float):
             except OSError:
                 data = b""
             if not data:
-                return _verdict(buf, nonce), False
+                return _verdict(buf, nonce, setup_errors), False
             buf += data
-            if buf == b"R" and not sent:
+            if buf == b"SR" and not sent:
                 sent = True
                 try:
                     sock.sendall(nonce)
@@ -380,12 +386,17 @@ def _converse(sock: socket.socket, proc: subprocess.Popen, deadline: float):
                 return "garbled", False
         elif proc.poll() is not None:
             # The main process ended; a leftover child may still hold the channel: stop here.
-            return _verdict(buf, nonce), False
+            return _verdict(buf, nonce, setup_errors), False
 
 
-def _verdict(buf: bytes, nonce: bytes) -> str:
+def _verdict(buf: bytes, nonce: bytes, setup_errors: bool) -> str:
+    if not buf.startswith(b"S"):
+        return "not-started"
+    buf = buf[1:]
     if buf == b"R" + nonce:
         return "passed"
+    if setup_errors and buf.startswith(b"E"):  # only the runner holds the channel in check mode
+        return "not-started"
     if buf.startswith(b"X"):
         return "error: " + buf[1:].split(b"\n")[0].decode("ascii", "replace")
     return "garbled" if buf else "silent"
@@ -394,6 +405,8 @@ def _verdict(buf: bytes, nonce: bytes) -> str:
 def _reason(verdict: str, timed_out: bool, rc: int | None, limits: SandboxLimits):
     if verdict == "passed":
         return "passed", "the tests ran to their end"
+    if verdict == "not-started":
+        return "sandbox-error", f"the sandbox did not start the job (status {rc}); see stderr"
     if timed_out:
         return "timeout", f"no verdict within the wall-clock limit of {limits.wall_seconds} s"
     if verdict.startswith("error: "):
@@ -402,8 +415,6 @@ def _reason(verdict: str, timed_out: bool, rc: int | None, limits: SandboxLimits
         return "killed", f"killed by signal {-rc} before the tests finished"
     if verdict == "garbled":
         return "exited", "the program wrote on the harness channel; not a pass"
-    if rc in (97, 98) and not verdict.startswith("error"):
-        return "sandbox-error", f"the sandbox could not be set up (status {rc})"
     return "exited", f"exited (status {rc}) before the tests finished"
 
 

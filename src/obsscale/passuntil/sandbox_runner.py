@@ -4,7 +4,8 @@ This file runs *inside* the sandbox with the standard library only (the obsscale
 visible there): `python runner.py JOB_JSON CHANNEL_FD`.
 
 The verdict never comes from the exit status or from stdout.  The harness (outside the sandbox)
-holds the other end of a socket pair whose descriptor this runner inherits.  Only when the tests
+holds the other end of a socket pair whose descriptor this runner inherits.  The runner sends `S`
+when it starts (no `S`: the sandbox itself failed, which is not a verdict).  Only when the tests
 have run to their end without raising does the runner send `R`; the harness answers with a fresh
 random nonce, the runner echoes it, and only that exchange is a pass.
 
@@ -214,10 +215,14 @@ def _run_check(job, channel_fd):
         exec(prompt, tests)
     exec(compile(job["test"], "test.py", "exec"), tests)
     check = tests["check"]
-    ours, theirs = socket.socketpair()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
+    try:
+        ours, theirs = socket.socketpair()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+    except OSError as exc:  # e.g. the process limit, reached by other samples: not the program's fault
+        os.write(channel_fd, b"Efork: " + str(exc).encode()[:100] + b"\n")
+        os._exit(1)
     if pid == 0:  # the candidate process: no channel, no runner state worth having
         code = 1
         try:
@@ -276,6 +281,7 @@ def main():
     # Everything the report needs is bound here, before any generated code runs.
     write, read, exit_ = os.write, os.read, os._exit
     os.set_inheritable(fd, False)
+    write(fd, b"S")  # the sandbox is up: what happens from here on is the job's
     sys.argv = ["program.py"]
     try:
         _run(job, fd)
