@@ -70,7 +70,7 @@ def unprivileged_copy():
     base = _open_dir("obsscale-test-copy-", 0o755)
     src = ROOT / "src" / "obsscale"
     for rel in ("__init__.py", "core/__init__.py", "core/errors.py", "passuntil/sandbox.py",
-                "passuntil/sandbox_runner.py"):
+                "passuntil/sandbox_process.py", "passuntil/sandbox_runner.py"):
         dest = base / "obsscale" / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src / rel, dest)
