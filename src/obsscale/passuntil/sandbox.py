@@ -293,7 +293,7 @@ def _execute(job: dict, limits: SandboxLimits, plan: dict, quiet: bool = False) 
         reason, detail = _reason(verdict, timed_out, rc, limits)
         return SandboxResult(reason == "passed", reason, detail, rc, stdout, stderr,
                              time.monotonic() - start, plan)
-    except Exception as exc:  # any failure of the sandbox itself is a failed sample
+    except Exception as exc:  # a failure of the sandbox itself: no verdict (sandbox-error)
         (log.debug if quiet else log.warning)("sandbox failure: %r", exc)
         if proc is not None:
             _signal_group(proc.pid)
