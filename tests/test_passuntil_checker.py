@@ -121,10 +121,11 @@ class CannedBackend(Backend):
         return [Generation(self.completions[0], 1) for _ in prompts]
 
 
-def test_the_sampling_engine_counts_no_cheat_as_a_pass(tmp_path, mini):
+def test_the_sampling_engine_counts_no_cheat_as_a_pass(tmp_path):
     from obsscale.passuntil.sampling import derive_seed
 
-    mini.checker.prepare("bwrap")
+    mini = load_task(MINI)
+    mini.checker.limits = type(mini.checker.limits)(cpu_seconds=2, wall_seconds=3)
     add = mini.instance("he-add")
     mini.instances = [add]
     cheats = [c for n, c in CHEATS.items() if n != "sleep past the limit"]

@@ -174,6 +174,13 @@ def test_fork_bomb_and_ctypes_setsid_child_do_not_survive(user, unprivileged_cop
 def test_memory_bomb_is_contained(user, unprivileged_copy):
     res = run_as(user, "x = bytearray(8 << 30)\nprint(len(x))", unprivileged_copy)
     assert not res["passed"] and "MemoryError" in res["stderr"]
+    # tmpfs is memory too: /tmp and the working directory are size-limited.
+    fill = ("import os\nfor d in ('/tmp', '.'):\n    n = 0\n    try:\n        for i in range(200):\n"
+            "            open(f'{d}/f{i}', 'wb').write(b'x' * (1 << 20))\n            n += 1\n"
+            "    except OSError as e:\n        print(d, n, e.errno)\n")
+    res = run_as(user, fill, unprivileged_copy)
+    lines = res["stdout"].split("\n")
+    assert len(lines) >= 2 and all(int(line.split()[1]) <= 64 for line in lines[:2]), res["stdout"]
 
 
 @pytest.mark.parametrize("user", USERS)
