@@ -146,7 +146,7 @@ def pass_until(task: PassUntilTask, backend: Backend, model: str, log_path: str 
     """Sample `model` on `task` until r passes or K_max per instance, logging to `log_path`.
 
     Resumes from an existing log of the same design and model `identity` (see
-    `pipeline.model_identity`); a log of another one is set aside (`<name>.stale-<time>.jsonl`) and
+    `identity.model_identity`); a log of another one is set aside (`<name>.stale-<time>.jsonl`) and
     sampling starts afresh.  Checkers that run code check their sandbox before anything is drawn
     (no sandbox: `SandboxUnavailable`).  `crash_after_records` raises after that many
     sample records have been written (and flushed) in this call: a test hook for an interrupted job.

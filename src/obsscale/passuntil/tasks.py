@@ -3,7 +3,7 @@
 A task YAML (see config/passuntil/tasks/) looks like::
 
     name: date_mini
-    data: {path: ../../../resources/passuntil/date_mini.jsonl}   # or {lm_eval: <task name>}
+    data: {path: ../../../resources/passuntil/date_mini.jsonl}   # or {package: ...}, {lm_eval: ...}
     prompt: "Q: {question}\\nA:"          # str.format over the instance's fields
     checker: {name: exact_match, extract: "^\\\\s*(\\\\S+)"}
     stop: ["\\n"]
@@ -15,8 +15,9 @@ A task YAML (see config/passuntil/tasks/) looks like::
     batch: {initial: 16, growth: 2, max: 1024}
     seed: 1234
 
-Relative data paths are resolved against the YAML file's folder.  With `data: {lm_eval: name}` the
-prompt, target, stop sequences and answer-extraction regex come from lm-eval's own task definition.
+Relative data paths are resolved against the YAML file's folder (the data sources: `sources.py`).
+With `data: {lm_eval: name}` the prompt, target, stop sequences and answer-extraction regex come
+from lm-eval's own task definition.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import Any
 import yaml
 
 from obsscale.core.errors import InputError, UnknownNameError, did_you_mean
-
 from obsscale.passuntil.checkers import Checker, get_checker
 from obsscale.passuntil.sources import load_instances, read_jsonl  # noqa: F401 (re-exported)
 
