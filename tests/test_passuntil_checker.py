@@ -200,3 +200,29 @@ def test_mbpp_style_fields_map_by_config(tmp_path):
     assert task.checker(inst, "def sq(x):\n    return x * x\n")
     assert not task.checker(inst, "def sq(x):\n    return 9\n")
     assert not task.checker(inst, "def sq(x):\n    return 9\nexit()\n")
+
+
+def test_the_unsafe_opt_in_is_written_into_the_outputs(tmp_path):
+    import pandas as pd
+
+    from obsscale.passuntil.pipeline import estimate_task
+
+    task = load_task(MINI)
+    add = task.instance("he-add")
+    task.instances, task.greedy, task.K_max = [add], False, 4
+    task.checker.prepare("unsafe-local")  # the run-level opt-in
+    from obsscale.passuntil.sampling import derive_seed
+
+    logs = []
+    for m in ("a", "b"):
+        order = {derive_seed(m, task.name, "he-add", a, task.seed): a for a in range(4)}
+        logs.append(str(tmp_path / f"{m}.jsonl"))
+        pass_until(task, CannedBackend([add["canonical_solution"]] * 4, order), m, logs[-1],
+                   progress=False)
+    header = read_samples(logs[0])[0]
+    assert header["sandbox"]["mode"] == "unsafe-local" and "audit-hook" in header["sandbox"]["layers"]
+    estimate_task(logs, ["a", "b"], [1e6, 2e6], str(tmp_path / "est.csv"), str(tmp_path / "sum.csv"),
+                  n_boot=10)
+    assert set(pd.read_csv(tmp_path / "sum.csv")["sandbox"]) == {"unsafe-local"}
+    provenance = json.loads((tmp_path / "est.provenance.json").read_text())
+    assert provenance["settings"]["sandbox"] == {"a": "unsafe-local", "b": "unsafe-local"}
