@@ -136,13 +136,17 @@ def test_paper_protocol_of_the_base_suite():
     assert shots == {"MMLU": 5, "ARC-C": 25, "HellaSwag": 10, "Winograd": 5, "TruthfulQA": 0,
                      "GSM8K": 5, "XWinograd": 5, "HumanEval": 0}
     assert base["ARC-C"]["metric"] == base["HellaSwag"]["metric"] == "acc_norm"
-    assert base["HumanEval"]["unsafe_code"] is True
+    # HumanEval is the project's local task, judged in its sandbox: no unsandboxed lm-eval code.
+    assert base["HumanEval"]["task"] == "humaneval_sandboxed"
+    assert not base["HumanEval"].get("unsafe_code")
 
 
-def test_code_execution_needs_the_opt_in():
+def test_unsandboxed_code_execution_needs_the_opt_in():
     base = load_suites(ROOT / "config/suites.yaml", SUITES_SCHEMA)["base"]
-    assert "HumanEval" not in runnable_benchmarks(base, allow_code_execution=False)
-    assert "HumanEval" in runnable_benchmarks(base, allow_code_execution=True)
+    assert "HumanEval" in runnable_benchmarks(base, allow_code_execution=False)  # sandboxed
+    suite = {"benchmarks": {"MBPP": {"task": "mbpp", "unsafe_code": True}, **base["benchmarks"]}}
+    assert "MBPP" not in runnable_benchmarks(suite, allow_code_execution=False)
+    assert "MBPP" in runnable_benchmarks(suite, allow_code_execution=True)
 
 
 @pytest.mark.parametrize(

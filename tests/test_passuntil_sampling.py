@@ -119,12 +119,30 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(sample_records(full), sample_records(part))
 
 
-def test_changed_design_is_refused(tmp_path):
+def test_a_log_of_another_design_is_set_aside_not_resumed(tmp_path, caplog):
     task = simulated_task([0.5], r=2, K_max=50)
-    pass_until(task, SimulatedBackend(), "m", tmp_path / "log.jsonl", progress=False)
+    log = tmp_path / "log.jsonl"
+    pass_until(task, SimulatedBackend(), "m", log, progress=False)
+    old = log.read_text()
     other = simulated_task([0.5], r=3, K_max=50)
-    with pytest.raises(ValueError, match="another design"):
-        pass_until(other, SimulatedBackend(), "m", tmp_path / "log.jsonl", progress=False)
+    with caplog.at_level("WARNING"):
+        pass_until(other, SimulatedBackend(), "m", log, progress=False)
+    assert "another design" in caplog.text and "starts afresh" in caplog.text
+    aside = list(tmp_path.glob("log.stale-*.jsonl"))
+    assert len(aside) == 1 and aside[0].read_text() == old
+    header, _, _ = read_samples(log)
+    assert header["design"]["r"] == 3
+
+
+def test_a_log_of_another_model_identity_is_set_aside(tmp_path):
+    task = simulated_task([0.5], r=2, K_max=50)
+    log = tmp_path / "log.jsonl"
+    pass_until(task, SimulatedBackend(), "m", log, progress=False, identity={"weights": "a"})
+    pass_until(task, SimulatedBackend(), "m", log, progress=False, identity={"weights": "a"})
+    assert list(tmp_path.glob("*.stale-*")) == []  # the same identity resumes
+    pass_until(task, SimulatedBackend(), "m", log, progress=False, identity={"weights": "b"})
+    assert len(list(tmp_path.glob("log.stale-*.jsonl"))) == 1
+    assert read_samples(log)[0]["identity"] == {"weights": "b"}
 
 
 def test_seeds_depend_on_every_part():
@@ -221,6 +239,9 @@ def test_lm_eval_task_definition_is_reused(tmp_path, monkeypatch):
             return doc["target"]
 
     class FakeManager:
+        def __init__(self, *args, **kwargs):
+            pass
+
         def load_task_or_group(self, names):
             return {names[0]: FakeTask()}
 
@@ -245,3 +266,30 @@ def test_rerun_of_a_finished_log_draws_nothing(tmp_path):
     again = pass_until(task, SimulatedBackend(), "m", log, progress=False)
     assert log.read_text() == before
     assert again["samples"] == first["samples"]
+
+
+def test_replacing_a_models_weights_under_its_name_gives_new_samples(tmp_path):
+    """Retrain (here: rebuild with another seed) the model at the same path, under the same name:
+    the old samples are set aside and every sample is drawn again from the new weights."""
+    from support.tiny_models import build_tiny_causal_lm
+
+    from obsscale.passuntil.pipeline import run_sampling
+
+    model = tmp_path / "models" / "tiny"
+    build_tiny_causal_lm(model, hidden_size=16, num_layers=1, num_heads=2, seed=1)
+    out = tmp_path / "samples" / "tiny.jsonl"
+    task = "config/passuntil/tasks/tiny_patterns.yaml"
+    opts = {"max_batch_size": 32, "threads": 1}
+    run_sampling(task, "tiny", str(model), str(out), backend_options=opts, progress=False)
+    first_header, first, _ = read_samples(out)
+    run_sampling(task, "tiny", str(model), str(out), backend_options={**opts, "threads": 2},
+                 progress=False)  # same weights, other thread count: resumed, nothing drawn
+    assert list(out.parent.glob(".work/*.stale-*")) == []
+    build_tiny_causal_lm(model, hidden_size=16, num_layers=1, num_heads=2, seed=2)
+    run_sampling(task, "tiny", str(model), str(out), backend_options=opts, progress=False)
+    second_header, second, _ = read_samples(out)
+    assert len(list(out.parent.glob(".work/tiny.stale-*.jsonl"))) == 1
+    ident1, ident2 = first_header["identity"], second_header["identity"]
+    assert ident1["path"] == ident2["path"] and ident1["weights_sha256"] != ident2["weights_sha256"]
+    merged = first.merge(second, on=["instance", "attempt"], suffixes=("_old", "_new"))
+    assert len(merged) and (merged["text_old"] != merged["text_new"]).any()

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "obsscale.commands.predict",
     "obsscale.commands.laws",
     "obsscale.commands.validate",
+    "obsscale.commands.passuntil",
 )
 
 

@@ -57,6 +57,7 @@ if EVAL_PLAN is not None:
             cache_dir=lambda w: f"results/eval/cache/{w.model}/{w.suite}",
             include_paths=EVAL.get("include_paths", []),
             allow_code_execution=EVAL.get("allow_code_execution", False),
+            sandbox=EVAL.get("sandbox", "bwrap"),
             limit=EVAL.get("limit"),
             bootstrap_iters=EVAL.get("bootstrap_iters", 1000),
             seed=EVAL.get("seed", 1234),

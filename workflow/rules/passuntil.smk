@@ -29,6 +29,7 @@ rule passuntil_sample:
         backend=PU.get("backend", {}).get("name", "hf"),
         backend_options=PU.get("backend", {}).get("options", {}),
         check_workers=PU.get("check_workers", 1),
+        sandbox=PU.get("sandbox"),
     script:
         "../scripts/passuntil_sample.py"
 

@@ -15,4 +15,5 @@ run_sampling(
     backend=snakemake.params.backend,
     backend_options=options,
     check_workers=snakemake.params.check_workers,
+    sandbox=snakemake.params.sandbox,
 )

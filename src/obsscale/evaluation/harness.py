@@ -382,6 +382,7 @@ def run_suite(
     seed: int = 1234,
     device: str | None = None,
     suite_name: str = "",
+    sandbox: str | None = None,
 ) -> dict:
     """Evaluate one model on every task of one suite in a single lm-eval call.
 
@@ -390,9 +391,15 @@ def run_suite(
     restarted re-computes only what was not answered yet.  The results JSON is written whole
     (lm-eval's configs, versions, seeds and environment) to a temporary file and renamed onto
     `output` only when complete.
+
+    Benchmarks of the project's own code tasks (`code_tasks.SANDBOXED_TASKS`, e.g. HumanEval) judge
+    generated code in the sandbox of mode `sandbox` (default bwrap); where it cannot run, the suite
+    stops here, before a model is loaded, with the fix named.
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
+
+    from obsscale.evaluation.code_tasks import SANDBOX_ENV, SANDBOXED_TASKS, TASKS_DIR
 
     output = Path(output)
     _remove_stale_temporaries(output)
@@ -404,6 +411,12 @@ def run_suite(
     if allow_code_execution and any(b.get("unsafe_code") for b in benchmarks.values()):
         # HF `evaluate`'s code_eval metric refuses to execute generated code without this.
         os.environ["HF_ALLOW_CODE_EVAL"] = "1"
+    if any(b["task"] in SANDBOXED_TASKS for b in benchmarks.values()):
+        from obsscale.passuntil.sandbox import check_mode, isolation
+
+        mode = check_mode(sandbox)
+        os.environ[SANDBOX_ENV] = mode
+        log.info("generated code is judged in the %s sandbox: %s", mode, isolation(mode)["layers"])
     _check_model_exists(model)
     model_type, model_args = lm_eval_model(model)
 
@@ -411,7 +424,7 @@ def run_suite(
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    include_paths = [str(Path(p).resolve()) for p in include_paths or []]
+    include_paths = [str(Path(p).resolve()) for p in include_paths or []] + [str(TASKS_DIR)]
     started = time.time()
     # Index only local task folders when they hold every task of the suite: indexing lm-eval's
     # 200+ built-in task folders costs seconds per job.
@@ -507,6 +520,8 @@ def run_suite(
         "model": {k: v for k, v in model.items() if not _is_nan(v)},
         "suite": plan,
         "suite_name": suite_name,
+        "sandbox": os.environ.get(SANDBOX_ENV) if any(
+            b["task"] in SANDBOXED_TASKS for b in benchmarks.values()) else None,
         "task_hashes": {t: task_config_hash(c) for t, c in results.get("configs", {}).items()},
         "seconds": round(time.time() - started, 3),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

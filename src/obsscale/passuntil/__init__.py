@@ -2,9 +2,12 @@
 
 Modules, in the order of the data flow:
 
-- `tasks`: a task as config (data, prompt, checker, r, K_max, sampling settings).
+- `tasks`: a task as config (data, prompt, checker, r, K_max, sampling settings); `sources`: where
+  its instances come from (JSONL, a package's data file, an lm-eval task).
 - `backends`: one generation interface over HF transformers `generate` and vLLM.
-- `checkers` / `sandbox`: whether a sample passes (exact match, regex, sandboxed code execution).
+- `checkers` / `sandbox` (+ `sandbox_runner`): whether a sample passes (exact match, regex, code
+  execution in a bubblewrap sandbox that fails closed).
+- `identity`: the model identity a sample log belongs to.
 - `sampling`: the resumable sample-until-r-passes engine writing a JSONL log per (model, task).
 - `estimators`: per-instance and task-level pass-rate estimates from the logs.
 - `laws`: task- and instance-level scaling-law fits, the curvature test and the mixture test.

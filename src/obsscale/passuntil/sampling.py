@@ -51,7 +51,26 @@ class _State:
         return self.passes[inst] >= task.r or self.counted[inst] >= task.K_max
 
 
-def _read_log(path: Path, model: str, task: PassUntilTask) -> tuple[_State, int]:
+class StaleLog(Exception):
+    """A log written for another design or model identity: never resumed."""
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Move a stale log out of the way (kept, named as such) and say so."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    aside = path.with_name(f"{path.stem}.stale-{stamp}{path.suffix}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.stem}.stale-{stamp}-{n}{path.suffix}")
+        n += 1
+    os.replace(path, aside)
+    log.warning("%s was written for another %s: kept as %s; sampling starts afresh", path, why,
+                aside.name)
+    return aside
+
+
+def _read_log(path: Path, model: str, task: PassUntilTask,
+              identity: dict | None = None) -> tuple[_State, int]:
     """Rebuild the state from a log; returns it with the byte length of its complete rounds."""
     state = _State(task)
     keep = 0
@@ -68,10 +87,10 @@ def _read_log(path: Path, model: str, task: PassUntilTask) -> tuple[_State, int]
             if lineno == 1:
                 if kind != "header":
                     raise ValueError(f"{path}: line 1: not a PassUntil log header")
-                if rec.get("model") != model or rec.get("design") != task.design():
-                    raise ValueError(
-                        f"{path}: written for another design (model or task settings changed); "
-                        "delete it to sample afresh")
+                if rec.get("model") != model or rec.get("identity") != identity:
+                    raise StaleLog("model (name, weights, revision, backend or its options)")
+                if rec.get("design") != task.design():
+                    raise StaleLog("design (task file, data, checker or sampling settings)")
                 keep = offset
                 continue
             if kind == "round_end":
@@ -123,24 +142,34 @@ class _Log:
 
 def pass_until(task: PassUntilTask, backend: Backend, model: str, log_path: str | os.PathLike,
                *, check_workers: int = 1, progress: bool = True,
-               crash_after_records: int | None = None) -> dict:
+               crash_after_records: int | None = None, identity: dict | None = None) -> dict:
     """Sample `model` on `task` until r passes or K_max per instance, logging to `log_path`.
 
-    Resumes from an existing log of the same design.  `crash_after_records` raises after that many
+    Resumes from an existing log of the same design and model `identity` (see
+    `identity.model_identity`); a log of another one is set aside (`<name>.stale-<time>.jsonl`) and
+    sampling starts afresh.  Checkers that run code check their sandbox before anything is drawn
+    (no sandbox: `SandboxUnavailable`).  `crash_after_records` raises after that many
     sample records have been written (and flushed) in this call: a test hook for an interrupted job.
     Returns a summary (instances, finished, censored, samples, seconds).
     """
     path = Path(log_path)
     inst_by_id = {i["id"]: i for i in task.instances}
+    sandbox = task.checker.prepare()
+    state = None
     if path.exists() and path.stat().st_size > 0:
-        state, keep = _read_log(path, model, task)
+        try:
+            state, keep = _read_log(path, model, task, identity)
+        except StaleLog as stale:
+            set_aside(path, str(stale))
+    if state is not None:
         logf = _Log(path, keep)
         log.info("%s: resuming at round %d with %d samples logged", path, state.next_round,
                  state.samples)
     else:
         state = _State(task)
         logf = _Log(path, None)
-        logf.write([{"type": "header", "model": model, "design": task.design()}])
+        logf.write([{"type": "header", "model": model, "design": task.design(),
+                     "identity": identity, **({"sandbox": sandbox} if sandbox else {})}])
         logf.commit()
     written = 0
     t0 = time.monotonic()

@@ -1,69 +1,77 @@
-"""Run generated code in a throw-away, resource-limited process.
+"""Run generated code in a throw-away sandbox; the one place where the project executes model output.
 
-Every layer is there because generated code is untrusted and a sampling job draws up to K_max
-programs per instance; one bad program must cost one failed sample, never the job:
+Two modes:
 
-- a separate process in its own session (process group), killed as a group at the wall-clock limit;
-- RLIMIT_CPU (busy loops), RLIMIT_AS (memory bombs), RLIMIT_NPROC (fork bombs), RLIMIT_FSIZE and
-  RLIMIT_CORE=0 (disk);
-- a fresh temporary working directory, deleted afterwards, and a minimal environment;
-- no network: a new, empty network namespace (unshare(CLONE_NEWNET)) where the job runs as root;
-  otherwise an audit hook installed in the child before the program runs refuses socket creation.
-  The audit hook is always installed as a second layer; `isolation()` says which layers are active;
-- as root the child drops to the unprivileged `nobody` user (root ignores RLIMIT_NPROC, and
-  `nobody` cannot write outside the sandbox); the audit hook also refuses opening files for writing
-  outside the working directory, which is the containment when the job does not run as root.
+- `bwrap` (the default): bubblewrap, run as an unprivileged user (a job running as root drops to
+  `nobody` before starting it).  New user, mount, PID, network, IPC and UTS namespaces; a new root
+  holding only the system tree (`/usr`, read-only) and the interpreter's own prefix (read-only), a
+  fresh `/proc` and minimal `/dev`, size-limited tmpfs `/tmp` and working directory; no environment
+  but PATH/HOME/LANG; a new session; `--die-with-parent`; no capabilities; no further user
+  namespaces.  Plus rlimits (CPU, address space, processes, file size, no core dumps) and a
+  wall-clock limit at which the whole sandbox is killed.  Everything of a sample lives in its own
+  PID namespace, so no process of it outlives it.
+- `unsafe-local` (explicit opt-in where bubblewrap cannot run): rlimits, a process group killed at
+  the end, a temporary working directory and an audit hook; as root additionally an empty network
+  namespace and the `nobody` user.  Not a boundary against hostile code; every output of a run that
+  used it says so.
 
-Audit hooks are a guard against accidents and naive code, not against a determined attacker with
-ctypes; the namespace and the user switch are the real boundaries where available.
+Without an opt-in, a machine where bubblewrap cannot run refuses to run generated code
+(`SandboxUnavailable`, naming the fix).  Generated code never runs as root.
+
+`isolation(mode)` starts one probe sample in the sandbox and reports the layers that the probe
+*observed* (a user namespace, PID 1 being the sandbox's own, only a loopback interface, a read-only
+`/usr` ...), so the report cannot claim a layer that is not there.  The verdict of a sample comes from
+the runner's channel (see `sandbox_runner.py`), never from the exit status.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
+import json
 import logging
 import os
-import resource
 import shutil
-import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from obsscale.core.errors import InputError
+from obsscale.passuntil.sandbox_process import (
+    NOBODY,
+    _converse,
+    _count_processes,
+    _kill_group,
+    _preexec,
+    _reason,
+    _signal_group,
+    _tail,
+)
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNET = 0x40000000
-NOBODY = 65534
+MODES = ("bwrap", "unsafe-local")
+DEFAULT_MODE = "bwrap"
+RUNNER = Path(__file__).with_name("sandbox_runner.py")
+INSIDE_JOB, INSIDE_RUNNER, INSIDE_WORK = "/sandbox/job.json", "/sandbox/runner.py", "/sandbox/work"
+BWRAP_FIX = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`, Fedora/RHEL: "
+             "`dnf install bubblewrap`; on a cluster ask its administrators) and make sure "
+             "unprivileged user namespaces are enabled (sysctl user.max_user_namespaces > 0, "
+             "kernel.unprivileged_userns_clone = 1, and on Ubuntu 24.04+ "
+             "kernel.apparmor_restrict_unprivileged_userns = 0, or an AppArmor profile for bwrap)")
+OPT_IN = ("or, knowing that generated code then runs without isolation, opt in with "
+          "`sandbox: unsafe-local`")
 
-# Installed in the child before the program: refuses sockets and writes outside the working dir.
-_BOOTSTRAP = r'''
-import os, sys
-_root = os.path.realpath(os.getcwd())
-_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-def _guard(event, args):
-    if event.startswith("socket.") :
-        raise PermissionError("network access is disabled in the sandbox")
-    if event == "open":
-        path, mode, flags = (list(args) + [None, None, None])[:3]
-        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-            isinstance(flags, int) and flags & _WRITE)
-        if writing and isinstance(path, (str, bytes)):
-            p = os.path.realpath(os.fsdecode(path))
-            if p != "/dev/null" and not (p == _root or p.startswith(_root + os.sep)):
-                raise PermissionError(f"writing outside the sandbox is refused: {p}")
-    if event in ("os.system", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn",
-                 "os.fork", "os.forkpty"):
-        raise PermissionError(f"{event} is disabled in the sandbox")
-sys.addaudithook(_guard)
-del _guard
-sys.argv = ["program.py"]
-with open("program.py") as _f:
-    _src = _f.read()
-exec(compile(_src, "program.py", "exec"), {"__name__": "__main__"})
-'''
+
+class SandboxUnavailable(InputError):
+    """No sandbox of the requested mode can run on this machine."""
+
+
+class SandboxError(RuntimeError):
+    """The sandbox failed to run a job that it had run before (no verdict on the program)."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +81,15 @@ class SandboxLimits:
     memory_bytes: int = 1 << 30
     max_processes: int = 16
     file_bytes: int = 16 << 20
+    tmpfs_bytes: int = 64 << 20
     output_bytes: int = 8192
 
 
 @dataclass
 class SandboxResult:
     passed: bool
-    reason: str  # ok | error | timeout | sandbox-error
+    reason: str  # passed | error | exited | killed | timeout | sandbox-error
+    detail: str
     returncode: int | None
     stdout: str = ""
     stderr: str = ""
@@ -87,159 +97,229 @@ class SandboxResult:
     isolation: dict = field(default_factory=dict)
 
 
-def _libc():
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # pragma: no cover - no libc
-        return None
+def check_mode(mode: str | None) -> str:
+    mode = mode or DEFAULT_MODE
+    if mode not in MODES:
+        raise InputError(f"sandbox {mode!r} is not known; choose one of {list(MODES)}")
+    return mode
 
 
-def _child_setup(limits: SandboxLimits, netns: bool, drop_user: bool, nproc_base: int):
-    libc = _libc() if netns else None
-
-    def setup():  # runs in the forked child before exec: keep it to plain system calls
-        if netns and libc is not None and libc.unshare(CLONE_NEWNET) != 0:
-            os._exit(97)  # the namespace was promised: never run the program without it
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        n = nproc_base + limits.max_processes
-        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
-        if drop_user:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-
-    return setup
-
-
-def _count_processes(uid: int) -> int:
-    n = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if os.stat(f"/proc/{pid}").st_uid == uid:
-                    n += 1
-            except OSError:
-                pass
-    return n
-
-
-@functools.lru_cache(maxsize=1)
-def isolation() -> dict:
-    """Which isolation layers this machine gives: network namespace, user switch, audit hook."""
+@functools.lru_cache(maxsize=None)
+def isolation(mode: str = DEFAULT_MODE) -> dict:
+    """The sandbox of `mode` on this machine: {mode, layers, python, uid}; the layers are those a
+    probe sample observed.  Raises SandboxUnavailable (naming the fix) where it cannot run."""
+    mode = check_mode(mode)
     root = os.geteuid() == 0
-    out = {"netns": False, "drop_user": False, "audit_hook": True, "python": sys.executable}
-    if root:
-        out["netns"] = _probe(sys.executable, netns=True, drop_user=False)
-        # `nobody` may not reach the job's interpreter (e.g. one under /root): fall back to the
-        # system interpreter, which is enough for generated programs (standard library only).
-        for python in dict.fromkeys([sys.executable, shutil.which("python3", path="/usr/bin:/bin")]):
-            if python and _probe(python, netns=False, drop_user=True):
-                out["drop_user"], out["python"] = True, python
-                break
-    out["network"] = "netns" if out["netns"] else "audit-hook"
-    log.info("sandbox isolation: %s", out)
-    return out
+    candidates = list(dict.fromkeys(
+        p for p in (getattr(sys, "_base_executable", None), sys.executable, "/usr/bin/python3")
+        if p and os.path.exists(p)))
+    bwrap = shutil.which("bwrap")
+    if mode == "bwrap" and not bwrap:
+        raise SandboxUnavailable(
+            f"generated code needs a sandbox and bubblewrap (bwrap) is not installed: {BWRAP_FIX}; "
+            f"{OPT_IN}")
+    errors = []
+    for python in candidates:
+        plan = {"mode": mode, "python": os.path.realpath(python), "bwrap": bwrap,
+                "uid": NOBODY if root else os.getuid(), "layers": [],
+                "bwrap_options": _bwrap_options(bwrap) if mode == "bwrap" else []}
+        res = _execute({"mode": "script", "code": _PROBE}, SandboxLimits(wall_seconds=30), plan,
+                       quiet=True)
+        if res.passed:
+            plan["layers"] = _layers(plan, json.loads(res.stdout.strip().splitlines()[-1]))
+            log.info("sandbox: %s", {k: v for k, v in plan.items() if k != "bwrap_options"})
+            return plan
+        errors.append(f"{python}: {(res.stderr.strip() or res.detail)[-300:]}")
+    if mode == "bwrap":
+        raise SandboxUnavailable(
+            "generated code needs a sandbox and bubblewrap cannot start one here ("
+            + "; ".join(errors) + f"): {BWRAP_FIX}; {OPT_IN}")
+    raise SandboxUnavailable(
+        "no interpreter could run the unsafe-local sandbox (" + "; ".join(errors) + "); as root, "
+        "generated code runs only as `nobody`, which needs an interpreter that `nobody` can read")
 
 
-def _probe(python: str, netns: bool, drop_user: bool) -> bool:
-    try:
-        return subprocess.run(
-            [python, "-I", "-B", "-c", "pass"],
-            preexec_fn=_child_setup(SandboxLimits(), netns, drop_user,
-                                    _count_processes(NOBODY) if drop_user else 0),
-            cwd="/", env={"PATH": "/usr/bin:/bin"}, capture_output=True, timeout=30,
-        ).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+def isolation_layers(mode: str = DEFAULT_MODE) -> list[str]:
+    """The observed layers as `mode:layer` strings (for logs and CLI output)."""
+    return list(isolation(mode)["layers"])
 
 
-def _kill_group(pgid: int, settle: float = 3.0) -> None:
-    """SIGKILL the process group and wait (briefly) until it is gone, so that nothing of a sample
-    outlives it; orphans of the group are reaped by init."""
-    deadline = time.monotonic() + settle
-    while True:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        if time.monotonic() > deadline:
-            log.warning("sandbox process group %d still present after SIGKILL", pgid)
-            return
-        time.sleep(0.05)
+# Runs in the sandbox at probe time; prints what it sees.  The host compares it with the plan.
+_PROBE = r"""
+import json, os, resource, socket
+out = {"uid": os.getuid(), "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0)}
+try:
+    out["uid_map"] = open("/proc/self/uid_map").read().split()
+except OSError:
+    out["uid_map"] = None
+try:
+    out["interfaces"] = sorted(n for _, n in socket.if_nameindex())
+except OSError:
+    out["interfaces"] = None
+try:
+    open("/usr/.obsscale-probe", "w").close()
+    os.remove("/usr/.obsscale-probe")
+    out["usr_writable"] = True
+except OSError:
+    out["usr_writable"] = False
+out["cwd_writable"] = os.access(".", os.W_OK)
+out["host_visible"] = {p: os.path.exists(p) for p in ("/home", "/root", "/etc/shadow", "/work")}
+out["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+out["cpu"] = resource.getrlimit(resource.RLIMIT_CPU)[0]
+out["as"] = resource.getrlimit(resource.RLIMIT_AS)[0]
+print(json.dumps(out))
+"""
 
 
-def _tail(path: str, limit: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - limit))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+def _layers(plan: dict, seen: dict) -> list[str]:
+    """Layers the probe observed (a layer that is configured but not seen is not reported)."""
+    limits = SandboxLimits()
+    layers = []
+    if plan["mode"] == "bwrap":
+        if seen["uid_map"] and seen["uid_map"][:2] != ["0", "0"]:
+            layers.append("user-namespace")
+        if seen["pid"] <= 3:
+            layers.append("pid-namespace")
+        if seen["interfaces"] == ["lo"]:
+            layers.append("network-namespace")
+        if not seen["usr_writable"] and not any(seen["host_visible"].values()):
+            layers.append("mount-namespace")
+        if seen["cwd_writable"]:
+            layers.append("tmpfs-workdir")
+        if seen["sid"] in (1, seen["pid"]):  # a session of the sandbox's own
+            layers.append("new-session")
+        layers.append("die-with-parent")
+    else:
+        layers += ["process-group", "temporary-workdir", "audit-hook"]
+        if seen["interfaces"] == ["lo"]:
+            layers.append("network-namespace")
+    if seen["uid"] != 0 and plan["uid"] != 0:
+        layers.append("unprivileged-uid")
+    if seen["cpu"] == limits.cpu_seconds and seen["as"] == limits.memory_bytes and seen["nproc"] > 0:
+        layers.append("rlimits")
+    return layers
 
 
-def run_python(code: str, limits: SandboxLimits = SandboxLimits(), python: str | None = None,
-               os_isolation: bool = True) -> SandboxResult:
-    """Run `code` as a Python program in the sandbox; passed = exited 0 within the limits.
+@functools.lru_cache(maxsize=None)
+def _bwrap_options(bwrap: str) -> list[str]:
+    """Options of this bwrap that older versions lack, used where present."""
+    text = subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
+    return [opt for opt in ("--disable-userns", "--size") if opt in text]
 
-    `os_isolation=False` keeps only the layers every user has (rlimits, process group, temporary
-    directory, audit hook), as on a machine where the job does not run as root.
-    """
-    iso = dict(isolation())
-    if not os_isolation:
-        iso.update(netns=False, drop_user=False, network="audit-hook", python=sys.executable)
+
+def _bwrap_argv(plan: dict, limits: SandboxLimits, job_fd: int, runner_fd: int, chan: int) -> list:
+    argv = [plan["bwrap"], "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--clearenv", "--hostname", "sandbox"]
+    if "--disable-userns" in plan["bwrap_options"]:
+        argv.append("--disable-userns")
+    for key, value in _env(INSIDE_WORK).items():
+        argv += ["--setenv", key, value]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
+        argv += ["--ro-bind-try", etc, etc]
+    prefix = Path(plan["python"]).parent.parent
+    # An interpreter outside the system tree (pyenv, conda): its own installation prefix (one that
+    # holds lib/python3*), never a top folder or a home directory.
+    if (not str(prefix).startswith("/usr") and prefix not in (Path("/"), Path.home())
+            and any(prefix.glob("lib/python3*"))):
+        argv += ["--ro-bind", str(prefix), str(prefix)]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    for path in ("/tmp", INSIDE_WORK):
+        if "--size" in plan["bwrap_options"]:
+            argv += ["--size", str(limits.tmpfs_bytes)]
+        argv += ["--tmpfs", path]
+    argv += ["--ro-bind-data", str(job_fd), INSIDE_JOB, "--ro-bind-data", str(runner_fd),
+             INSIDE_RUNNER, "--chdir", INSIDE_WORK, "--",
+             plan["python"], "-s", "-B", INSIDE_RUNNER, INSIDE_JOB, str(chan)]
+    return argv
+
+
+def _env(home: str) -> dict:
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp" if home == INSIDE_WORK else home,
+            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+
+
+def run_python(code: str, limits: SandboxLimits = SandboxLimits(),
+               sandbox: str = DEFAULT_MODE) -> SandboxResult:
+    """Run `code` as one program; passed = it ran to its end without raising."""
+    return _execute({"mode": "script", "code": code}, limits, isolation(sandbox))
+
+
+def run_test(prompt: str, completion: str, test: str, entry_point: str | None,
+             limits: SandboxLimits = SandboxLimits(), sandbox: str = DEFAULT_MODE) -> SandboxResult:
+    """HumanEval semantics: passed = `check(entry_point)` of `test` ran to its end without raising
+    on the function that prompt + completion define.  With no entry point (MBPP style) the tests
+    run after prompt + completion in one program and must run to their end."""
+    job = {"mode": "check" if entry_point else "inline", "prompt": prompt,
+           "completion": completion, "test": test, "entry_point": entry_point}
+    return _execute(job, limits, isolation(sandbox))
+
+
+def _execute(job: dict, limits: SandboxLimits, plan: dict, quiet: bool = False) -> SandboxResult:
     start = time.monotonic()
-    workdir = tempfile.mkdtemp(prefix="obsscale-sandbox-")
+    host = tempfile.mkdtemp(prefix="obsscale-sandbox-")
+    ours, theirs = socket.socketpair()
+    proc = None
     try:
-        with open(os.path.join(workdir, "program.py"), "w") as f:
-            f.write(code)
-        if iso["drop_user"]:
-            for p in (workdir, os.path.join(workdir, "program.py")):
-                os.chown(p, NOBODY, NOBODY)
-        uid = NOBODY if iso["drop_user"] else os.getuid()
-        # Non-root users own other processes already; RLIMIT_NPROC counts them all.
-        nproc_base = _count_processes(uid)
-        env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
-        out_path, err_path = os.path.join(workdir, ".stdout"), os.path.join(workdir, ".stderr")
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            if iso["drop_user"]:
-                os.chown(out_path, NOBODY, NOBODY)
-                os.chown(err_path, NOBODY, NOBODY)
+        job = {**job, "audit_hook": plan["mode"] == "unsafe-local"}
+        Path(host, "job.json").write_text(json.dumps(job))
+        shutil.copyfile(RUNNER, Path(host, "runner.py"))
+        with open(Path(host, "job.json"), "rb") as jf, open(Path(host, "runner.py"), "rb") as rf, \
+                open(Path(host, "stdout"), "wb") as out, open(Path(host, "stderr"), "wb") as err:
+            argv, cwd, env, fds = _command(job, limits, plan, host, jf.fileno(), rf.fileno(),
+                                           theirs.fileno())
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                pass_fds=fds, start_new_session=True,
+                preexec_fn=_preexec(limits, plan, _count_processes(plan["uid"])))
+        theirs.close()
+        verdict, timed_out = _converse(ours, proc, start + limits.wall_seconds,
+                                       setup_errors=job["mode"] == "check")
+        if not timed_out:
             try:
-                proc = subprocess.Popen(
-                    [python or iso["python"], "-I", "-B", "-c", _BOOTSTRAP],
-                    cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    start_new_session=True, close_fds=True,
-                    preexec_fn=_child_setup(limits, iso["netns"], iso["drop_user"], nproc_base),
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                return SandboxResult(False, "sandbox-error", None, stderr=str(exc),
-                                     seconds=time.monotonic() - start, isolation=iso)
-            timed_out = False
-            try:
-                rc = proc.wait(timeout=limits.wall_seconds)
+                proc.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                # The whole group goes, including children a fork bomb left behind.
-                _kill_group(proc.pid)
-            if timed_out:
-                rc = proc.wait()
-        stdout, stderr = _tail(out_path, limits.output_bytes), _tail(err_path, limits.output_bytes)
-        if timed_out:
-            reason = "timeout"
-        elif rc == 97 and iso["netns"]:
-            reason = "sandbox-error"
-        else:
-            reason = "ok" if rc == 0 else "error"
-        return SandboxResult(reason == "ok", reason, rc, stdout, stderr,
-                             time.monotonic() - start, iso)
-    except Exception as exc:  # any failure of the sandbox itself is a failed sample
-        log.warning("sandbox failure: %s", exc)
-        return SandboxResult(False, "sandbox-error", None, stderr=repr(exc),
-                             seconds=time.monotonic() - start, isolation=iso)
+                pass
+        _signal_group(proc.pid)
+        rc = proc.wait()
+        _kill_group(proc.pid)  # whatever of the group is left (unsafe-local: forked children)
+        stdout = _tail(Path(host, "stdout"), limits.output_bytes)
+        stderr = _tail(Path(host, "stderr"), limits.output_bytes)
+        reason, detail = _reason(verdict, timed_out, rc, limits)
+        return SandboxResult(reason == "passed", reason, detail, rc, stdout, stderr,
+                             time.monotonic() - start, plan)
+    except Exception as exc:  # a failure of the sandbox itself: no verdict (sandbox-error)
+        (log.debug if quiet else log.warning)("sandbox failure: %r", exc)
+        if proc is not None:
+            _signal_group(proc.pid)
+            proc.wait()
+            _kill_group(proc.pid)
+        return SandboxResult(False, "sandbox-error", repr(exc), None, "", repr(exc),
+                             time.monotonic() - start, plan)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        ours.close()
+        theirs.close()
+        shutil.rmtree(host, ignore_errors=True)
+
+
+def _command(job, limits, plan, host, job_fd, runner_fd, chan):
+    if plan["mode"] == "bwrap":
+        argv = _bwrap_argv(plan, limits, job_fd, runner_fd, chan)
+        return argv, "/", _env(INSIDE_WORK), (job_fd, runner_fd, chan)
+    work = Path(host, "work")
+    work.mkdir()
+    if os.geteuid() == 0:
+        os.chmod(host, 0o711)
+        for p in (Path(host, "job.json"), Path(host, "runner.py")):
+            os.chmod(p, 0o644)
+        os.chown(work, NOBODY, NOBODY)
+    argv = [plan["python"], "-s", "-B", str(Path(host, "runner.py")), str(Path(host, "job.json")),
+            str(chan)]
+    return argv, str(work), _env(str(work)), (chan,)
+
+

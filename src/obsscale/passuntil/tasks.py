@@ -3,7 +3,7 @@
 A task YAML (see config/passuntil/tasks/) looks like::
 
     name: date_mini
-    data: {path: ../../../resources/passuntil/date_mini.jsonl}   # or {lm_eval: <task name>}
+    data: {path: ../../../resources/passuntil/date_mini.jsonl}   # or {package: ...}, {lm_eval: ...}
     prompt: "Q: {question}\\nA:"          # str.format over the instance's fields
     checker: {name: exact_match, extract: "^\\\\s*(\\\\S+)"}
     stop: ["\\n"]
@@ -15,8 +15,9 @@ A task YAML (see config/passuntil/tasks/) looks like::
     batch: {initial: 16, growth: 2, max: 1024}
     seed: 1234
 
-Relative data paths are resolved against the YAML file's folder.  With `data: {lm_eval: name}` the
-prompt, target, stop sequences and answer-extraction regex come from lm-eval's own task definition.
+Relative data paths are resolved against the YAML file's folder (the data sources: `sources.py`).
+With `data: {lm_eval: name}` the prompt, target, stop sequences and answer-extraction regex come
+from lm-eval's own task definition.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from typing import Any
 
 import yaml
 
+from obsscale.core.errors import InputError, UnknownNameError, did_you_mean
 from obsscale.passuntil.checkers import Checker, get_checker
+from obsscale.passuntil.sources import load_instances, read_jsonl  # noqa: F401 (re-exported)
 
 DEFAULTS = {
     "r": 2,
@@ -62,6 +65,7 @@ class PassUntilTask:
     seed: int = 0
     greedy: bool = True
     store_text: bool = True
+    source_sha256: str | None = None  # of the task YAML (set by load_task)
 
     def __post_init__(self):
         self.checker: Checker = get_checker(self.checker_spec)
@@ -89,52 +93,18 @@ class PassUntilTask:
             "batch": dict(self.batch), "seed": self.seed, "prompt": self.prompt,
             "instances_sha256": hashlib.sha256(
                 json.dumps(self.instances, sort_keys=True, default=str).encode()).hexdigest(),
+            # What decides a verdict, and the task file itself.
+            "checker": self.checker.describe(), "task_file_sha256": self.source_sha256,
         }
 
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    rows = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {lineno}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError(f"{path}: line {lineno}: field 'id' is missing")
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: no instances")
-    return rows
-
-
-def load_lm_eval_instances(task_name: str, limit: int | None = None) -> tuple[list[dict], dict]:
-    """Instances and settings from an lm-eval task: its prompt (doc_to_text), target, stop
-    sequences and the pattern of its first regex filter, so its definition is reused as is."""
-    from lm_eval.tasks import TaskManager
-
-    tasks = TaskManager().load_task_or_group([task_name])
-    task = tasks[task_name]
-    docs = list(task.eval_docs)[:limit] if limit else list(task.eval_docs)
-    instances = [
-        {"id": f"{task_name}-{i}", "prompt_text": task.doc_to_text(doc) + "",
-         "answer": str(task.doc_to_target(doc))}
-        for i, doc in enumerate(docs)
-    ]
-    settings: dict[str, Any] = {}
-    gen = getattr(task.config, "generation_kwargs", None) or {}
-    if gen.get("until"):
-        settings["stop"] = list(gen["until"])
-    for flt in getattr(task.config, "filter_list", None) or []:
-        for step in flt.get("filter", []):
-            if step.get("function") == "regex" and step.get("regex_pattern"):
-                settings["extract"] = step["regex_pattern"]
-                break
-        if "extract" in settings:
-            break
-    return instances, settings
+    def instance(self, instance_id) -> dict:
+        """One instance by its id (a string id also matches a numeric one)."""
+        for inst in self.instances:
+            if inst["id"] == instance_id or str(inst["id"]) == str(instance_id):
+                return inst
+        ids = [str(i["id"]) for i in self.instances]
+        raise UnknownNameError(f"task {self.name}: no instance {instance_id!r}"
+                               f"{did_you_mean(str(instance_id), ids)}")
 
 
 def load_task(path: str | Path) -> PassUntilTask:
@@ -150,22 +120,17 @@ def load_task(path: str | Path) -> PassUntilTask:
             raise ValueError(f"{path}: field {key!r} is required")
     settings = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}
     settings["batch"] = {**DEFAULTS["batch"], **(cfg.get("batch") or {})}
-    data = cfg["data"]
     checker = cfg["checker"]
-    if "path" in data:
-        data_path = (path.parent / data["path"]).resolve()
-        instances = read_jsonl(data_path)
-        if data.get("limit"):
-            instances = instances[: int(data["limit"])]
-    elif "lm_eval" in data:
-        instances, from_lm_eval = load_lm_eval_instances(data["lm_eval"], data.get("limit"))
-        if "stop" not in cfg and "stop" in from_lm_eval:
-            settings["stop"] = from_lm_eval["stop"]
-        if "extract" in from_lm_eval:
-            checker = {"name": checker} if isinstance(checker, str) else dict(checker)
-            checker.setdefault("extract", from_lm_eval["extract"])
-    else:
-        raise ValueError(f"{path}: field 'data' needs 'path' (JSONL) or 'lm_eval' (task name)")
+    try:
+        instances, from_source, _ = load_instances(cfg["data"], path.parent)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if "stop" not in cfg and "stop" in from_source:
+        settings["stop"] = from_source["stop"]
+    if "extract" in from_source and (checker if isinstance(checker, str) else
+                                     checker.get("name")) != "code_execution":
+        checker = {"name": checker} if isinstance(checker, str) else dict(checker)
+        checker.setdefault("extract", from_source["extract"])
     prompt = cfg.get("prompt", "{prompt}")
     for i, inst in enumerate(instances):
         if "prompt_text" in inst:
@@ -176,7 +141,9 @@ def load_task(path: str | Path) -> PassUntilTask:
             raise ValueError(f"{path}: prompt uses field {exc} missing in instance {i} "
                              f"(id {inst.get('id')!r})") from None
     try:
-        return PassUntilTask(name=cfg["name"], instances=instances, prompt=prompt,
+        task = PassUntilTask(name=cfg["name"], instances=instances, prompt=prompt,
                              checker_spec=checker, **settings)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None
+    task.source_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -41,15 +42,22 @@ def work_log_path(log_path: str | os.PathLike) -> Path:
 
 def run_sampling(task_yaml: str, model: str, model_path: str, log_path: str,
                  backend: str = "hf", backend_options: dict | None = None,
-                 check_workers: int = 1, progress: bool = True) -> dict:
+                 check_workers: int = 1, progress: bool = True, sandbox: str | None = None) -> dict:
+    """Sample one model on one task (resumable).  `sandbox` overrides the task checker's sandbox
+    mode (`unsafe-local` is the explicit opt-in to run generated code without isolation); the log
+    of another model identity (weights, hub commit, backend options) is set aside, never resumed."""
     from obsscale.passuntil.backends import make_backend
+    from obsscale.passuntil.identity import model_identity
     from obsscale.passuntil.sampling import pass_until
     from obsscale.passuntil.tasks import load_task
 
     task = load_task(task_yaml)
+    task.checker.prepare(sandbox)  # fails closed before the model is loaded
+    identity = model_identity(model_path, backend, backend_options)
     work = work_log_path(log_path)
     be = make_backend(backend, model_path, **(backend_options or {}))
-    summary = pass_until(task, be, model, work, check_workers=check_workers, progress=progress)
+    summary = pass_until(task, be, model, work, check_workers=check_workers, progress=progress,
+                         identity=identity)
     with atomic_path(log_path) as tmp:
         shutil.copyfile(work, tmp)
     log.info("%s on %s: %s", model, task.name, summary)
@@ -65,9 +73,13 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
 
     if not (len(logs) == len(models) == len(sizes)):
         raise ValueError("logs, models and sizes differ in length")
-    est_rows, summary_rows = [], []
+    est_rows, summary_rows, sandboxes = [], [], {}
     for path, model, N in zip(logs, models, sizes):
         counts = counts_from_log(path)
+        # Which sandbox judged the code samples (unsafe-local = no isolation), in every output.
+        with open(path) as f:
+            box = json.loads(f.readline()).get("sandbox") or {}
+        sandboxes[model] = box.get("mode", "")
         design = counts.attrs["design"]
         est = instance_estimates(counts, r=design["r"], K_max=design["K_max"], estimator=estimator)
         est.insert(0, "N", float(N))
@@ -85,12 +97,13 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
             "pass_at_k": float(np.mean([pass_at_k(n, c, kk) for n, c in zip(n0, c0)])) if kk else math.nan,
             "samples_fixed": int(n0.min()) if len(n0) else 0,
             "samples_total": int(counts["K"].sum()),
+            "sandbox": sandboxes[model],
         })
     estimates = pd.concat(est_rows, ignore_index=True)
     write_csv(estimates, estimates_csv)
     write_csv(pd.DataFrame(summary_rows).sort_values("N"), summary_csv)
     write_json(provenance({f"log_{m}": p for m, p in zip(models, logs)}, estimator=estimator,
-                          k=k, n_boot=n_boot, level=level, seed=seed),
+                          k=k, n_boot=n_boot, level=level, seed=seed, sandbox=sandboxes),
                Path(estimates_csv).with_suffix(".provenance.json"))
 
 
