@@ -208,3 +208,19 @@ def test_expected_degenerate_fits_are_counted_not_repeated(caplog):
     assert [r.getMessage() for r in caplog.records] == ["sigmoid law fit (least_squares, n=40): diverged"]
     law_log.warning("after the block: degenerate")
     assert caplog.records[-1].getMessage() == "after the block: degenerate"
+
+
+def test_figure_config_is_checked_by_the_closed_schema():
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schema = str(ROOT / "workflow/schemas/config.schema.yaml")
+    validate(copy.deepcopy(CONFIG), schema)
+    bad = copy.deepcopy(CONFIG)
+    bad["law_figures"]["fig4"]["panel"] = bad["law_figures"]["fig4"].pop("panels")
+    with pytest.raises(WorkflowError, match="panel"):
+        validate(bad, schema)
+    bad = copy.deepcopy(CONFIG)
+    bad["law_figures"]["fig4"]["builder"] = "grid"
+    with pytest.raises(WorkflowError, match="grid"):
+        validate(bad, schema)
