@@ -224,3 +224,60 @@ def test_figure_config_is_checked_by_the_closed_schema():
     bad["law_figures"]["fig4"]["builder"] = "grid"
     with pytest.raises(WorkflowError, match="grid"):
         validate(bad, schema)
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the stages write so that the figures only read
+
+
+def test_family_laws_write_the_lines_and_bands_the_figures_draw():
+    import numpy as np
+    import pandas as pd
+
+    from obsscale.capability.family_laws import FamilyLaws
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for fam, (w, b) in {"A": (0.5, -1.0), "B": (0.2, 0.3)}.items():
+        for x in np.linspace(0, 2, 6):
+            rows.append({"Model Family": fam, "FLOPs (1E21)": 10 ** x, "PC-1": w * x + b + rng.normal(0, 0.01)})
+    laws = FamilyLaws(components=["PC-1"]).fit(pd.DataFrame(rows))
+    lines = laws.lines(n=20)
+    assert set(lines["family"]) == {"A", "B"} and len(lines) == 40
+    a = lines[lines["family"] == "A"]
+    assert a["x"].min() < 0 < 2 < a["x"].max()  # the fitted range widened by 7 % on each side
+    assert (a["low"] <= a["mean"]).all() and (a["mean"] <= a["high"]).all()
+    assert np.allclose(a["mean"], 0.5 * a["x"] - 1.0, atol=0.03)
+
+
+def test_fit_stage_writes_per_family_index_lines():
+    import numpy as np
+    import pandas as pd
+
+    from obsscale.laws.experiments import family_index_lines
+
+    x = np.linspace(0, 2, 5)
+    preds = pd.DataFrame({
+        "experiment": "e", "target": "t", "predictors": "PC-1..3", "Model": [f"m{i}" for i in range(10)],
+        "Model Family": ["A"] * 5 + ["B"] * 5, "log10_flops": np.r_[x, x], "index": np.r_[2 * x - 1, x[:4], 9.0]})
+    both = pd.concat([preds, preds.assign(predictors="log10_flops")], ignore_index=True)
+    lines = family_index_lines(both).set_index("family")
+    assert set(lines["predictors"]) == {"PC-1..3"}  # compute baselines have no capability index
+    assert lines.loc["A", ["slope", "intercept", "r2"]].tolist() == pytest.approx([2.0, -1.0, 1.0])
+    assert lines.loc["A", "y_at_max"] == pytest.approx(3.0) and lines.loc["B", "r2"] < 1
+
+
+def test_workflow_stops_at_parse_time_on_a_panel_of_a_renamed_experiment(tmp_path):
+    from conftest import make_workdir, run_snakemake
+
+    work = make_workdir(tmp_path / "work")
+    (work / "renamed.yaml").write_text(yaml.safe_dump({"law_figures": {"fig9": {
+        "section": "4.3 Post-training interventions", "builder": "reference_families",
+        "panels": [["post_training_v2/gsm8k_cot/PC-1..3"]]}}}))
+    proc = run_snakemake(work, "-n", "--configfile", "config/config.yaml", "config/figures.yaml", "renamed.yaml",
+                         check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "law_figures.fig9.panels[0][0]: experiment 'post_training_v2' is not configured" in out
+    assert "did you mean 'post_training'" in out and "Traceback" not in out
+    assert not (work / "results").exists()

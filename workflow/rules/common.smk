@@ -17,6 +17,9 @@ from obsscale.stages.outputs import (
     final_output,
     passuntil_runs,
 )
+from snakemake.exceptions import WorkflowError
+
+from obsscale.core.errors import ConfigError
 from obsscale.figures.spec import (
     TABLES_SECTION,
     assign_jobs,
@@ -137,7 +140,10 @@ FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps", "family_line
 
 # The paper figures of config/figures.yaml, every panel checked against `experiments:` here, when
 # the workflow is parsed: a panel naming a missing experiment stops the run before any job.
-LAW_FIGURES = resolve_law_figures(config)
+try:
+    LAW_FIGURES = resolve_law_figures(config)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
 def overview_cost(exp):
