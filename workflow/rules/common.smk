@@ -24,6 +24,7 @@ from obsscale.figures.spec import (
     TABLES_SECTION,
     assign_jobs,
     law_figure_jobs,
+    overview_cost,
     report_section,
     report_subcategory,
     resolve_law_figures,
@@ -146,13 +147,6 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 
-def overview_cost(exp):
-    block = config["experiments"][exp] or {}
-    return len(block.get("targets", [])) * min(
-        2, len(block.get("predictors", ["PC-1..3"]))
-    )
-
-
 # Drawing is CPU-bound (text layout dominates), so the figures are split over a few jobs that run
 # in parallel; each job still starts Python only once for many figures.  A figure's job follows
 # from the ids and panel counts (or its `job:`), not from its position in the config.
@@ -160,7 +154,10 @@ LAW_FIGURE_JOBS = law_figure_jobs(config)
 LAW_FIGURE_JOB_OF = assign_jobs(
     {
         **{fid: spec.cost for fid, spec in LAW_FIGURES.items()},
-        **{f"fits_{exp}": overview_cost(exp) for exp in overview_experiments(config)},
+        **{
+            f"fits_{exp}": overview_cost(config["experiments"][exp])
+            for exp in overview_experiments(config)
+        },
     },
     LAW_FIGURE_JOBS,
     fixed={fid: spec.job for fid, spec in LAW_FIGURES.items() if spec.job is not None},

@@ -137,6 +137,13 @@ def resolve_law_figures(config: dict) -> dict[str, FigureSpec]:
     return specs
 
 
+def overview_cost(block: dict) -> int:
+    """Panels of an experiment's overview figure: per target, its main predictor set and the FLOPs
+    baseline (obsscale.figures.laws.experiment_overview)."""
+    block = block or {}
+    return len(block.get("targets") or []) * min(2, len(block.get("predictors") or DEFAULT_PREDICTORS))
+
+
 def law_figure_jobs(config: dict) -> int:
     return int(config.get("law_figure_jobs", DEFAULT_JOBS))
 
