@@ -6,6 +6,11 @@ min_version("9.0")
 
 
 configfile: "config/config.yaml"
+# The paper figures drawn from the scaling-law tables: figure id -> builder and panels.
+configfile: "config/figures.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

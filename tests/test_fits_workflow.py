@@ -54,13 +54,14 @@ def test_word_unscramble_calibration_from_pipeline_outputs(workflow_run):
 
 def test_every_law_figure_and_table_is_written(workflow_run):
     config = yaml.safe_load((workflow_run / "config/config.yaml").read_text())
+    config.update(yaml.safe_load((workflow_run / "config/figures.yaml").read_text()))
     from obsscale.stages.outputs import overview_experiments
 
     # The paper's experiments are drawn in the paper's figures (`overview: false`): no overview.
     for exp, block in config["experiments"].items():
         if block.get("overview", True) is False:
             assert not (workflow_run / f"results/figures/fits_{exp}.png").exists(), exp
-    for stem in config["law_figures"] + [f"fits_{e}" for e in overview_experiments(config)]:
+    for stem in [*config["law_figures"], *(f"fits_{e}" for e in overview_experiments(config))]:
         for ext in ("png", "pdf", "csv"):
             assert (workflow_run / f"results/figures/{stem}.{ext}").stat().st_size > 0, stem
     table = pd.read_csv(workflow_run / "results/prereg/table_c1.csv")

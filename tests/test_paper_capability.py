@@ -120,6 +120,13 @@ def test_report_builds_with_a_caption_per_figure(paper_run):
     html = (paper_run / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
     assert "fig3_pc1_vs_flops_by_family" in html
+    # Every caption renders: docutils writes a "System Message" box for any markup it cannot parse.
+    assert "System Message" not in html
+    # The landing page, the paper's sections as categories, one subcategory per figure, the tables.
+    assert "How to read the figures" in html and "Apache License 2.0" in html
+    for name in ("3 Capability space", "4.1 Emergent capabilities", "5 Selecting models", "Tables",
+                 "Fig C.03", "Table C.1", "table1.csv", "table_c1.csv", "emergent.csv"):
+        assert name in html, name
 
 
 def test_bad_score_table_fails_cleanly_with_no_partial_result(tmp_path):

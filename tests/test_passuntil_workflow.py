@@ -39,7 +39,8 @@ def test_estimate_law_and_figures_on_a_simulated_series(tmp_path):
     estimate_task(logs, models, list(sizes), str(est_csv), str(summ_csv), n_boot=200)
     est = pd.read_csv(est_csv)
     assert list(est.columns) == ESTIMATE_COLUMNS and len(est) == 6 * 4
-    law = fit_laws(str(est_csv), str(summ_csv), str(law_csv), holdout=1)
+    curves_csv = tmp_path / "law_curves.csv"
+    law = fit_laws(str(est_csv), str(summ_csv), str(law_csv), holdout=1, curves_csv=str(curves_csv))
     assert list(pd.read_csv(law_csv).columns) == LAW_COLUMNS
     task_row = law.set_index("level").loc["task"]
     inst_row = law.set_index("level").loc["instance"]
@@ -49,11 +50,19 @@ def test_estimate_law_and_figures_on_a_simulated_series(tmp_path):
     assert task_row["alpha"] > 0 and task_row["r2"] > 0.9
     assert task_row["predicted_low"] <= task_row["predicted"] <= task_row["predicted_high"]
     assert task_row["curvature_class"] in {"linear", "accelerated", "sub-scaling"}
-    runs = [{"series": "sim", "task": "sim", "estimates": est_csv, "summary": summ_csv, "law": law_csv}]
+    runs = [{"series": "sim", "task": "sim", "estimates": est_csv, "summary": summ_csv, "law": law_csv,
+             "curves": curves_csv}]
     for name in FIGURES:
         out = tmp_path / name
         render_figure(name, runs, f"{out}.png", f"{out}.pdf", f"{out}.csv")
         assert Path(f"{out}.png").stat().st_size > 0 and len(pd.read_csv(f"{out}.csv")) > 0
+    # The figures draw the law of law.csv (fitted without the largest model), not a refit on all.
+    drawn = pd.read_csv(tmp_path / "passuntil_pu_vs_n.csv")
+    law_line = drawn[drawn["kind"] == "law"]
+    c, alpha = task_row["c"], task_row["alpha"]
+    assert np.allclose(law_line["PU"], np.exp(-c * law_line["N"] ** -alpha), rtol=1e-6)
+    observed = drawn[drawn["kind"].str.startswith("observed")]
+    assert set(observed.loc[observed["N"] == sizes.max(), "kind"]) == {"observed_held_out"}
 
 
 @pytest.mark.slow

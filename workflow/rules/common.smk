@@ -19,6 +19,18 @@ from obsscale.stages.outputs import (
     prediction_inputs,
     prediction_sets,
 )
+from snakemake.exceptions import WorkflowError
+
+from obsscale.core.errors import ConfigError
+from obsscale.figures.spec import (
+    TABLES_SECTION,
+    assign_jobs,
+    law_figure_jobs,
+    overview_cost,
+    report_section,
+    report_subcategory,
+    resolve_law_figures,
+)
 
 export_library_path(SRC)
 
@@ -30,13 +42,15 @@ def get_final_output():
     return final_output(config)
 
 
-def figure_outputs(stem):
-    """The three files every figure writes: PNG (in the report), PDF and the CSV it plots."""
+def figure_outputs(stem, caption=None, subcategory=None):
+    """The three files every figure writes: PNG (in the report, grouped by paper section), PDF and
+    the CSV it plots."""
     return {
         "png": report(
             f"results/figures/{stem}.png",
-            caption=f"../report/{stem}.rst",
-            category="Figures",
+            caption=caption or f"../report/{stem}.rst",
+            category=report_section(stem, config),
+            subcategory=subcategory or report_subcategory(stem),
         ),
         "pdf": f"results/figures/{stem}.pdf",
         "csv": f"results/figures/{stem}.csv",
@@ -65,6 +79,11 @@ def capability_figure_inputs(wildcards):
         "base_explained_variance": f"results/pca/{base}/explained_variance.csv",
         "base_loadings": f"results/pca/{base}/loadings.csv",
         "base_table": f"results/scores/{capability_set(base)['scores']}.csv",
+        # The per-family lines are the family-law stage's: the figures only draw them.
+        "family_laws": f"results/family_laws/{base}/pc_vs_log10_flops.csv",
+        "family_lines": f"results/family_laws/{base}/pc_lines.csv",
+        "benchmark_laws": f"results/family_laws/{base}/benchmarks_vs_log10_flops.csv",
+        "benchmark_lines": f"results/family_laws/{base}/benchmark_lines.csv",
     }
     if figs.get("instruct_set"):
         inputs["instruct_explained_variance"] = (
@@ -100,6 +119,7 @@ def passuntil_figure_inputs(wildcards=None):
         "estimates": [f"{passuntil_dir(s, t)}/estimates.csv" for s, t in runs],
         "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
         "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
+        "curves": [f"{passuntil_dir(s, t)}/law_curves.csv" for s, t in runs],
     }
 
 
@@ -119,36 +139,63 @@ def experiment_inputs(wildcards):
     }
 
 
-FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps")
+FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps", "family_lines")
 
-
-def law_figure_stems():
-    return [
-        *config.get("law_figures", []),
-        *(f"fits_{exp}" for exp in overview_experiments(config)),
-    ]
+# The paper figures of config/figures.yaml, every panel checked against `experiments:` here, when
+# the workflow is parsed: a panel naming a missing experiment stops the run before any job.
+try:
+    LAW_FIGURES = resolve_law_figures(config)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
 # Drawing is CPU-bound (text layout dominates), so the figures are split over a few jobs that run
-# in parallel; each job still starts Python only once for many figures.
-LAW_FIGURE_JOBS = 2
+# in parallel; each job still starts Python only once for many figures.  A figure's job follows
+# from the ids and panel counts (or its `job:`), not from its position in the config.
+LAW_FIGURE_JOBS = law_figure_jobs(config)
+LAW_FIGURE_JOB_OF = assign_jobs(
+    {
+        **{fid: spec.cost for fid, spec in LAW_FIGURES.items()},
+        **{
+            f"fits_{exp}": overview_cost(config["experiments"][exp])
+            for exp in overview_experiments(config)
+        },
+    },
+    LAW_FIGURE_JOBS,
+    fixed={fid: spec.job for fid, spec in LAW_FIGURES.items() if spec.job is not None},
+)
+
+
+def law_figure_stems(job):
+    return sorted(stem for stem, j in LAW_FIGURE_JOB_OF.items() if j == job)
 
 
 def law_figure_outputs(job):
     outputs = {}
-    for stem in law_figure_stems()[job::LAW_FIGURE_JOBS]:
+    for stem in law_figure_stems(job):
         if stem.startswith("fits_"):
-            outputs[f"{stem}__png"] = report(
-                f"results/figures/{stem}.png",
+            files = figure_outputs(
+                stem,
                 caption="../report/fits_experiment.rst",
-                category="Scaling laws",
                 subcategory=stem[len("fits_") :],
             )
-            outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
-            outputs[f"{stem}__csv"] = f"results/figures/{stem}.csv"
         else:
-            outputs.update(figures_outputs(stem))
+            files = figure_outputs(stem)
+        outputs.update({f"{stem}__{ext}": path for ext, path in files.items()})
     return outputs
+
+
+def law_figure_config(job):
+    """What a drawing job needs to resolve its figures: their entries and the experiments."""
+    return {
+        "law_figures": {
+            s: config["law_figures"][s]
+            for s in law_figure_stems(job)
+            if not s.startswith("fits_")
+        },
+        "experiments": config.get("experiments", {}),
+        "law_figure_jobs": LAW_FIGURE_JOBS,
+    }
 
 
 # Model-subset selection (workflow/rules/selection.smk).

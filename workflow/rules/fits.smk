@@ -1,17 +1,24 @@
 # Observational scaling laws (paper §5–§7): one job per experiment of `experiments:` fits every
 # (target, predictor set) law with its bands, sweeps and frozen preregistration record; one job
-# scores newer models against the frozen laws and writes Table C.1; two jobs draw every figure.
+# scores newer models against the frozen laws and writes Table C.1; `law_figure_jobs` jobs draw the
+# figures of config/figures.yaml and one overview per experiment.
 
 
 rule fit_experiment:
     input:
         unpack(experiment_inputs),
     output:
-        fits="results/fits/{experiment}.csv",
+        fits=report(
+            "results/fits/{experiment}.csv",
+            caption="../report/fit_table.rst",
+            category=TABLES_SECTION,
+            subcategory="Fit tables",
+        ),
         predictions="results/fits/{experiment}/predictions.csv",
         curves="results/fits/{experiment}/curves.csv",
         reference_lines="results/fits/{experiment}/reference_lines.csv",
         sweeps="results/fits/{experiment}/sweeps.csv",
+        family_lines="results/fits/{experiment}/family_lines.csv",
         prereg="results/prereg/{experiment}.json",
     log:
         "logs/fits/{experiment}.log",
@@ -50,7 +57,12 @@ rule preregistration:
             "results/prereg/{experiment}_scored.csv",
             experiment=list(config.get("experiments", {})),
         ),
-        table="results/prereg/table_c1.csv",
+        table=report(
+            "results/prereg/table_c1.csv",
+            caption="../report/table_c1.rst",
+            category=TABLES_SECTION,
+            subcategory="Table C.1",
+        ),
     log:
         "logs/prereg/preregistration.log",
     localrule: True
@@ -95,5 +107,6 @@ if config.get("experiments"):
                 ANALYSIS_ENV
             params:
                 experiments=list(config["experiments"]),
+                figures=law_figure_config(_job),
             script:
                 "../scripts/law_figures.py"

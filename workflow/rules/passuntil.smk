@@ -62,7 +62,8 @@ rule passuntil_law:
         estimates="results/passuntil/{series}/{task}/estimates.csv",
         summary="results/passuntil/{series}/{task}/summary.csv",
     output:
-        "results/passuntil/{series}/{task}/law.csv",
+        law="results/passuntil/{series}/{task}/law.csv",
+        curves="results/passuntil/{series}/{task}/law_curves.csv",
     log:
         "logs/passuntil/{series}/{task}/law.log",
     conda:

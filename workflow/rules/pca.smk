@@ -1,5 +1,6 @@
 # The capability space of each model set (imputation + PCA, paper §3) and the per-family laws of
-# PC vs log10 FLOPs (paper Eq. 4).
+# PC (and of each raw benchmark) vs log10 FLOPs (paper Eq. 4), with the lines and bands that the
+# capability figures draw.
 
 
 rule capability_pca:
@@ -28,8 +29,12 @@ rule capability_pca:
 rule family_laws:
     input:
         scores="results/pca/{set}/scores.csv",
+        score_table=lambda w: f"results/scores/{capability_set(w.set)['scores']}.csv",
     output:
-        "results/family_laws/{set}/pc_vs_log10_flops.csv",
+        table="results/family_laws/{set}/pc_vs_log10_flops.csv",
+        lines="results/family_laws/{set}/pc_lines.csv",
+        benchmarks="results/family_laws/{set}/benchmarks_vs_log10_flops.csv",
+        benchmark_lines="results/family_laws/{set}/benchmark_lines.csv",
     log:
         "logs/family_laws/{set}.log",
     localrule: True
@@ -39,5 +44,6 @@ rule family_laws:
         components=config.get("family_laws", {}).get(
             "components", ["PC-1", "PC-2", "PC-3"]
         ),
+        metrics=lambda w: capability_set(w.set)["metrics"],
     script:
         "../scripts/family_laws.py"

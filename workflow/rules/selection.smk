@@ -9,7 +9,12 @@ rule selection_guide:
         scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
         families=config["families"],
     output:
-        table="results/selection/table1.csv",
+        table=report(
+            "results/selection/table1.csv",
+            caption="../report/table1.rst",
+            category=TABLES_SECTION,
+            subcategory="Table 1",
+        ),
         heuristic="results/selection/greedy_vs_exact.csv",
         provenance="results/selection/table1.provenance.json",
     log:

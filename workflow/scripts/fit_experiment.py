@@ -17,4 +17,5 @@ write_experiment_fits(
     references_csv=snakemake.output.reference_lines,
     sweeps_csv=snakemake.output.sweeps,
     prereg_json=snakemake.output.prereg,
+    family_lines_csv=snakemake.output.family_lines,
 )

@@ -5,6 +5,7 @@ from obsscale.core.io import setup_logging
 setup_logging(snakemake.log[0])
 
 from obsscale.figures.laws import render_law_figures  # noqa: E402
+from obsscale.figures.spec import resolve_law_figures  # noqa: E402
 from obsscale.figures.style import group_figure_outputs  # noqa: E402
 
 outputs = group_figure_outputs(dict(snakemake.output.items()))
@@ -14,4 +15,5 @@ render_law_figures(
     experiments=experiments,
     figures={k: v for k, v in outputs.items() if not k.startswith("fits_")},
     overviews={exp: outputs[f"fits_{exp}"] for exp in experiments if f"fits_{exp}" in outputs},
+    specs=resolve_law_figures(snakemake.params.figures),
 )

@@ -5,12 +5,13 @@ setup_logging(snakemake.log[0])
 from obsscale.figures.passuntil import render_figure  # noqa: E402
 
 runs = [
-    {**run, "estimates": e, "summary": s, "law": law}
-    for run, e, s, law in zip(
+    {**run, "estimates": e, "summary": s, "law": law, "curves": c}
+    for run, e, s, law, c in zip(
         snakemake.params.runs,
         snakemake.input.estimates,
         snakemake.input.summary,
         snakemake.input.law,
+        snakemake.input.curves,
     )
 ]
 render_figure(

@@ -8,7 +8,8 @@ law = snakemake.params.law
 fit_laws(
     estimates_csv=snakemake.input.estimates,
     summary_csv=snakemake.input.summary,
-    law_csv=snakemake.output[0],
+    law_csv=snakemake.output.law,
+    curves_csv=snakemake.output.curves,
     holdout=law.get("holdout", 1),
     interval=law.get("interval", 0.9),
     curvature_level=law.get("curvature_level", 0.05),

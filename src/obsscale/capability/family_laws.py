@@ -55,7 +55,7 @@ class FamilyLaws:
         self.min_models = min_models
 
     def fit(self, df: pd.DataFrame, y=None) -> "FamilyLaws":
-        rows, self.results_ = [], {}
+        rows, self.results_, self.x_range_ = [], {}, {}
         known = df[df[FLOPS].notna()]
         for family, group in known.groupby(FAMILY, sort=False):
             if len(group) < self.min_models:
@@ -65,15 +65,20 @@ class FamilyLaws:
                 if comp not in group.columns:
                     raise KeyError(f"family laws: column '{comp}' is not in the table "
                                    f"(available: {[c for c in df.columns if c.startswith('PC-')]})")
-                res = _OLS(x, group[comp].to_numpy(dtype=float))
+                y = group[comp].to_numpy(dtype=float)
+                ok = np.isfinite(y)
+                if ok.sum() < self.min_models:
+                    continue
+                res = _OLS(x[ok], y[ok])
                 self.results_[(family, comp)] = res
+                self.x_range_[(family, comp)] = (float(x[ok].min()), float(x[ok].max()))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rows.append({
-                        "family": family, "component": comp, "n": len(group),
+                        "family": family, "component": comp, "n": int(ok.sum()),
                         "slope": res.params[1], "intercept": res.params[0],
-                        "r2": res.rsquared if len(group) > 2 else np.nan,
-                        "slope_se": res.bse[1] if len(group) > 2 else np.nan,
-                        "intercept_se": res.bse[0] if len(group) > 2 else np.nan,
+                        "r2": res.rsquared if ok.sum() > 2 else np.nan,
+                        "slope_se": res.bse[1] if ok.sum() > 2 else np.nan,
+                        "intercept_se": res.bse[0] if ok.sum() > 2 else np.nan,
                     })
         self.table_ = pd.DataFrame(rows, columns=["family", "component", "n", "slope", "intercept", "r2",
                                                   "slope_se", "intercept_se"])
@@ -84,6 +89,18 @@ class FamilyLaws:
         x = np.asarray(x_log10_flops, dtype=float)
         mean, low, high = self.results_[(family, component)].band(x, alpha)
         return pd.DataFrame({"x": x, "mean": mean, "low": low, "high": high})
+
+    def lines(self, pad: float = 0.07, n: int = 50, alpha: float = 0.05) -> pd.DataFrame:
+        """Each fitted line with its (1 − alpha) band of the mean on `n` points over the family's
+        log10 FLOPs range widened by `pad` of its span on each side (the figures draw these)."""
+        parts = []
+        for (family, comp), res in self.results_.items():
+            lo, hi = self.x_range_[(family, comp)]
+            span = hi - lo if hi > lo else 1.0
+            band = self.predict(family, comp, np.linspace(lo - pad * span, hi + pad * span, n), alpha)
+            parts.append(band.assign(family=family, component=comp, x_min=lo, x_max=hi))
+        cols = ["family", "component", "x", "mean", "low", "high", "x_min", "x_max"]
+        return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
     def average_r2(self, component: str, min_models: int = 3) -> float:
         """Unweighted mean of per-family R² over families with at least `min_models` models."""

@@ -81,6 +81,40 @@ def provenance(inputs: dict[str, str | os.PathLike] | None = None, **settings: A
     return record
 
 
+class _Tally(logging.Filter):
+    """Holds back the records whose message contains `contains`, counting them."""
+
+    def __init__(self, contains: str):
+        super().__init__()
+        self.contains = contains
+        self.count = 0
+        self.first = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if self.contains not in msg:
+            return True
+        self.count += 1
+        self.first = self.first or msg
+        return False
+
+
+@contextlib.contextmanager
+def tallied_warnings(contains: str, *loggers: str) -> Iterator[list[_Tally]]:
+    """Expected, repeated warnings (e.g. degenerate fits of tiny subsets) counted instead of
+    printed: records of each named logger whose message contains `contains` are held back; the
+    caller logs one summary line from the tallies (one per logger: `count`, `first` message).
+    Worker processes forked inside the block inherit the filter, but their counts stay there."""
+    tallies = [_Tally(contains) for _ in loggers]
+    for name, tally in zip(loggers, tallies):
+        logging.getLogger(name).addFilter(tally)
+    try:
+        yield tallies
+    finally:
+        for name, tally in zip(loggers, tallies):
+            logging.getLogger(name).removeFilter(tally)
+
+
 def setup_logging(logfile: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
     """Send the library's log records to a rule's log file (and stderr)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

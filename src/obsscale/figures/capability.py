@@ -1,7 +1,9 @@
 """Figures of the capability space: Fig 2a/2b, 3, 8 and C.1, C.2, C.4 of the paper.
 
 Each function returns `(figure, data)` where `data` is the long-format table of exactly what is
-drawn; `render_capability_figures` writes them with `plotting.save_figure`.
+drawn; `render_capability_figures` writes them with `style.save_figure`.  The per-family lines and
+their bands are read from the family-law stage's tables (results/family_laws/<set>/): nothing here
+fits.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import pandas as pd
 import seaborn as sns
 
 from obsscale.capability import scores as D
-from obsscale.capability.family_laws import FamilyLaws
 from obsscale.figures.style import family_style, save_figure, use_style
 
 NA_GAP = 0.6  # distance of the "N/A" column from the largest log10 FLOPs, in log10 units
@@ -58,23 +59,33 @@ def _line_grid(x: pd.Series, pad: float = 0.07, n: int = 50) -> np.ndarray:
     return np.linspace(lo - pad * span, hi + pad * span, n)
 
 
-def family_facets_figure(scores: pd.DataFrame, component: str, family_order: Sequence[str],
-                         min_models: int = 3) -> tuple[plt.Figure, pd.DataFrame]:
+def _law_rows(laws: pd.DataFrame, lines: pd.DataFrame, component: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return laws[laws["component"] == component], lines[lines["component"] == component]
+
+
+def average_r2(laws: pd.DataFrame, component: str, min_models: int = 3) -> float:
+    """Unweighted mean of per-family R² over families with at least `min_models` models."""
+    t = laws[(laws["component"] == component) & (laws["n"] >= min_models)]
+    return float(t["r2"].mean())
+
+
+def family_facets_figure(scores: pd.DataFrame, laws: pd.DataFrame, lines: pd.DataFrame, component: str,
+                         family_order: Sequence[str], min_models: int = 3) -> tuple[plt.Figure, pd.DataFrame]:
     """Fig 3 / C.2: one panel per family, `component` vs log10 FLOPs with the OLS line, its 95 %
-    confidence band of the mean, R² and the line's equation."""
+    confidence band of the mean, R² and the line's equation (from the family-law tables)."""
     known = scores[scores[D.FLOPS].notna()].copy()
     known["x"] = D.log10_flops(known[D.FLOPS])
-    counts = known.groupby(D.FAMILY).size()
-    fams = [f for f in family_order if counts.get(f, 0) >= min_models]
-    laws = FamilyLaws(components=[component], min_models=min_models).fit(known)
+    laws, lines = _law_rows(laws, lines, component)
+    fitted = set(laws.loc[laws["n"] >= min_models, "family"])
+    fams = [f for f in family_order if f in fitted]
     ncol = min(5, len(fams))
     nrow = math.ceil(len(fams) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.8 * nrow), squeeze=False)
     rows = []
     for ax, fam in zip(axes.flat, fams):
         g = known[known[D.FAMILY] == fam]
-        band = laws.predict(fam, component, _line_grid(g["x"]))
-        row = laws.table_[(laws.table_["family"] == fam)].iloc[0]
+        band = lines[lines["family"] == fam]
+        row = laws[laws["family"] == fam].iloc[0]
         ax.fill_between(band["x"], band["low"], band["high"], alpha=0.25, color=sns.color_palette("deep")[0])
         ax.plot(band["x"], band["mean"], color=sns.color_palette("deep")[0])
         ax.scatter(g["x"], g[component], color=sns.color_palette("deep")[3], zorder=3, s=30)
@@ -99,9 +110,10 @@ def family_facets_figure(scores: pd.DataFrame, component: str, family_order: Seq
 
 
 def unified_panel(ax: plt.Axes, scores: pd.DataFrame, column: str, family_order: Sequence[str],
-                  floor: float | None = None) -> tuple[pd.DataFrame, float]:
-    """Fig 8 / C.4 panel: every family in one panel with dashed per-family OLS lines; models without
-    FLOPs are drawn in an extra "N/A" column.  Returns (plotted rows, R²_avg)."""
+                  laws: pd.DataFrame, lines: pd.DataFrame, floor: float | None = None) -> tuple[pd.DataFrame, float]:
+    """Fig 8 / C.4 panel: every family in one panel with dashed per-family OLS lines (over each
+    family's FLOPs range); models without FLOPs are drawn in an extra "N/A" column.  Returns
+    (plotted rows, R²_avg)."""
     df = scores[scores[column].notna()].copy()
     df["x"] = D.log10_flops(df[D.FLOPS])
     has_x = df["x"].notna()
@@ -109,7 +121,7 @@ def unified_panel(ax: plt.Axes, scores: pd.DataFrame, column: str, family_order:
     na_x = x_max + NA_GAP
     fams = [f for f in family_order if f in set(df[D.FAMILY])]
     style = family_style(fams)
-    laws = FamilyLaws(components=[column], min_models=2).fit(df[has_x])
+    laws, lines = _law_rows(laws, lines, column)
     rows = []
     for fam in fams:
         g = df[df[D.FAMILY] == fam]
@@ -119,13 +131,13 @@ def unified_panel(ax: plt.Axes, scores: pd.DataFrame, column: str, family_order:
         for (_, m), xv in zip(g.iterrows(), xs):
             rows.append({"kind": "model", "family": fam, "model": m[D.MODEL], "x": m["x"], "x_plot": xv,
                          "y": m[column]})
-        if (fam, column) in laws.results_:
-            gx = g.loc[g["x"].notna(), "x"]
-            line = laws.predict(fam, column, np.linspace(gx.min(), gx.max(), 20))
+        line = lines[lines["family"] == fam]
+        line = line[(line["x"] >= line["x_min"]) & (line["x"] <= line["x_max"])]
+        if len(line):
             ax.plot(line["x"], line["mean"], "--", color=color, linewidth=1)
             for _, b in line.iterrows():
                 rows.append({"kind": "fit", "family": fam, "x": b["x"], "x_plot": b["x"], "y": b["mean"]})
-    r2_avg = laws.average_r2(column, min_models=3)
+    r2_avg = average_r2(laws, column, min_models=3)
     if (~has_x).any():
         ticks = [t for t in ax.get_xticks() if t <= x_max]
         ax.set_xticks([*ticks, na_x], [f"{t:g}" for t in ticks] + ["N/A"])
@@ -140,18 +152,19 @@ def unified_panel(ax: plt.Axes, scores: pd.DataFrame, column: str, family_order:
     return data, r2_avg
 
 
-def unified_figure(scores: pd.DataFrame, column: str, family_order: Sequence[str]
-                   ) -> tuple[plt.Figure, pd.DataFrame]:
+def unified_figure(scores: pd.DataFrame, column: str, family_order: Sequence[str], laws: pd.DataFrame,
+                   lines: pd.DataFrame) -> tuple[plt.Figure, pd.DataFrame]:
     """Fig 8: PC-1 of every family against log10 FLOPs in one panel."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    data, _ = unified_panel(ax, scores, column, family_order)
+    data, _ = unified_panel(ax, scores, column, family_order, laws, lines)
     ax.set_xlabel("log10 training FLOPs (1E21)")
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8, ncol=1)
     return fig, data
 
 
 def benchmarks_figure(table: pd.DataFrame, metrics: Sequence[str], family_order: Sequence[str],
-                      floors: dict[str, float]) -> tuple[plt.Figure, pd.DataFrame]:
+                      floors: dict[str, float], laws: pd.DataFrame, lines: pd.DataFrame
+                      ) -> tuple[plt.Figure, pd.DataFrame]:
     """C.4: each raw benchmark against log10 FLOPs, unified per-family plots with R²_avg and the
     benchmark's random-guess floor."""
     ncol = 4
@@ -159,7 +172,7 @@ def benchmarks_figure(table: pd.DataFrame, metrics: Sequence[str], family_order:
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.6 * nrow), squeeze=False)
     parts = []
     for ax, metric in zip(axes.flat, metrics):
-        part, _ = unified_panel(ax, table, metric, family_order, floor=floors.get(metric))
+        part, _ = unified_panel(ax, table, metric, family_order, laws, lines, floor=floors.get(metric))
         ax.set_title(metric)
         parts.append(part)
     for ax in list(axes.flat)[len(metrics):]:
@@ -173,10 +186,12 @@ def benchmarks_figure(table: pd.DataFrame, metrics: Sequence[str], family_order:
 
 def render_capability_figures(families_yaml, base_scores, base_explained_variance, base_loadings,
                               base_table, base_metrics: Sequence[str], outputs: dict[str, dict[str, str]],
+                              family_laws, family_lines, benchmark_laws, benchmark_lines,
                               instruct_explained_variance=None, instruct_loadings=None,
                               facet_min_models: int = 3) -> None:
     """Stage function of rule `capability_figures`.  `outputs` maps a figure's file stem (see
-    CAPABILITY_FIGURES) to its {png, pdf, csv} paths."""
+    CAPABILITY_FIGURES) to its {png, pdf, csv} paths; the family laws and their lines are the
+    tables of rule `family_laws` for the base set."""
     use_style()
     families = D.load_families(families_yaml)
     order = families.order
@@ -185,15 +200,21 @@ def render_capability_figures(families_yaml, base_scores, base_explained_varianc
     loadings = pd.read_csv(base_loadings)
     table = pd.read_csv(base_table)
     table = table[table[D.MODEL].isin(set(scores[D.MODEL]))]
+    laws, lines = pd.read_csv(family_laws), pd.read_csv(family_lines)
+    blaws, blines = pd.read_csv(benchmark_laws), pd.read_csv(benchmark_lines)
+
+    def facets(component):
+        return lambda: family_facets_figure(scores, laws, lines, component, order, facet_min_models)
+
     makers = {
         "fig2a_explained_variance": lambda: explained_variance_figure(evr),
         "fig2b_loadings": lambda: loadings_figure(loadings),
-        "fig3_pc1_vs_flops_by_family": lambda: family_facets_figure(scores, "PC-1", order, facet_min_models),
-        "figC2_pc2_vs_flops_by_family": lambda: family_facets_figure(scores, "PC-2", order, facet_min_models),
-        "figC2_pc3_vs_flops_by_family": lambda: family_facets_figure(scores, "PC-3", order, facet_min_models),
-        "fig8_pc1_vs_flops_all_families": lambda: unified_figure(scores, "PC-1", order),
+        "fig3_pc1_vs_flops_by_family": facets("PC-1"),
+        "figC2_pc2_vs_flops_by_family": facets("PC-2"),
+        "figC2_pc3_vs_flops_by_family": facets("PC-3"),
+        "fig8_pc1_vs_flops_all_families": lambda: unified_figure(scores, "PC-1", order, laws, lines),
         "figC4_benchmarks_vs_flops": lambda: benchmarks_figure(table, list(base_metrics), order,
-                                                               families.benchmark_floors),
+                                                               families.benchmark_floors, blaws, blines),
     }
     if instruct_explained_variance is not None:
         instruct_evr = pd.read_csv(instruct_explained_variance)

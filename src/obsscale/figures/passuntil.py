@@ -1,4 +1,8 @@
-"""The five PassUntil figures (spec §5), one panel per (series, task); each beside its CSV."""
+"""The five PassUntil figures (spec §5), one panel per (series, task); each beside its CSV.
+
+They draw the law stage's tables: law.csv (the task law fitted without the held-out largest
+model(s), its prediction, the curvature class) and law_curves.csv (the points of those laws and of the
+curvature fits), so a figure shows exactly the law the stage reports, and nothing here fits."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import pandas as pd
 
 from obsscale.figures.style import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, save_figure, use_style
 from obsscale.core.registry import Registry
-from obsscale.passuntil.laws import InstanceScalingLaw, TaskScalingLaw, curvature_test, loglog
 
 
 def _load(runs: list[dict]) -> list[dict]:
@@ -18,7 +21,8 @@ def _load(runs: list[dict]) -> list[dict]:
     for run in runs:
         out.append({**run, "est": pd.read_csv(run["estimates"]),
                     "summ": pd.read_csv(run["summary"]).sort_values("N"),
-                    "law": pd.read_csv(run["law"]).set_index("level")})
+                    "law": pd.read_csv(run["law"]).set_index("level"),
+                    "curves": pd.read_csv(run["curves"])})
     return out
 
 
@@ -31,17 +35,21 @@ def _panels(n: int):
     return fig, list(axes.flat[:n])
 
 
-def _grid(summ: pd.DataFrame) -> np.ndarray:
-    return np.logspace(np.log10(summ["N"].min()), np.log10(summ["N"].max()), 50)
+def _curve(run, kind: str) -> pd.DataFrame:
+    c = run["curves"]
+    return c[c["kind"] == kind]
 
 
-def _train_law(run) -> TaskScalingLaw | None:
+def _held_out(run) -> pd.Series:
+    """Models at or above the law's target size: held out of the fit."""
     law = run["law"]
-    if "task" not in law.index or not np.isfinite(law.loc["task", "c"]):
-        return None
-    fitted = TaskScalingLaw()
-    fitted.c_, fitted.log_c_, fitted.alpha_ = law.loc["task", "c"], np.log(law.loc["task", "c"]), law.loc["task", "alpha"]
-    return fitted
+    target = law.loc["task", "N_target"] if "task" in law.index else np.inf
+    return run["summ"]["N"] >= target
+
+
+def loglog(pu) -> np.ndarray:
+    """F = log(−log PU), the axis of the curvature test."""
+    return np.log(-np.log(np.asarray(pu, float)))
 
 
 def pu_vs_n(runs: list[dict], png: str, pdf: str, csv: str) -> None:
@@ -60,14 +68,14 @@ def pu_vs_n(runs: list[dict], png: str, pdf: str, csv: str) -> None:
             rows += [{"series": run["series"], "task": run["task"], "kind": f"observed_{label.replace(' ', '_')}",
                       "N": n, "PU": p, "low": lo, "high": hi}
                      for n, p, lo, hi in zip(part["N"], part["PU"], part["PU_low"], part["PU_high"])]
-        fitted = _train_law(run)
-        if fitted is not None:
-            grid = _grid(s)
-            ax.plot(grid, fitted.predict(grid), color=TRAIN_COLOR, lw=1.5,
-                    label=f"law: c={fitted.c_:.3g}, α={fitted.alpha_:.3g}")
+        curve = _curve(run, "task_law")
+        if len(curve):
+            task = law.loc["task"]
+            ax.plot(curve["N"], curve["value"], color=TRAIN_COLOR, lw=1.5,
+                    label=f"law: c={task['c']:.3g}, α={task['alpha']:.3g}")
             rows += [{"series": run["series"], "task": run["task"], "kind": "law", "N": n, "PU": p}
-                     for n, p in zip(grid, fitted.predict(grid))]
-            pred = law.loc["task"]
+                     for n, p in zip(curve["N"], curve["value"])]
+            pred = task
             yerr = [[pred["predicted"] - pred["predicted_low"]], [pred["predicted_high"] - pred["predicted"]]]
             if np.all(np.isfinite(yerr)):
                 ax.errorbar([target], [pred["predicted"]], yerr=yerr, fmt="*", ms=12, color=HIGHLIGHT_COLOR,
@@ -91,21 +99,20 @@ def loglog_curvature(runs: list[dict], png: str, pdf: str, csv: str) -> None:
     for ax, run in zip(axes, runs):
         s = run["summ"]
         ok = (s["PU"] > 0) & (s["PU"] < 1)
-        x, F = np.log(s.loc[ok, "N"]), loglog(s.loc[ok, "PU"])
-        ax.plot(x, F, "o", color=TRAIN_COLOR, label="observed")
-        rows += [{"series": run["series"], "task": run["task"], "kind": "observed", "logN": a, "F": b}
-                 for a, b in zip(x, F)]
-        curv = curvature_test(s["N"], s["PU"])
-        if "linear_coef" in curv:
-            grid = np.linspace(x.min(), x.max(), 50)
-            xc = grid - curv["x_mean"]
-            lin = curv["linear_coef"][0] + curv["linear_coef"][1] * xc
-            q = curv["quadratic_coefs"]
-            quad = q[0] + q[1] * xc + q[2] * xc**2
-            ax.plot(grid, lin, color=TRAIN_COLOR, label="linear")
-            ax.plot(grid, quad, "--", color=TEST_COLOR, label="quadratic")
-            rows += [{"series": run["series"], "task": run["task"], "kind": k, "logN": a, "F": b}
-                     for k, ys in (("linear", lin), ("quadratic", quad)) for a, b in zip(grid, ys)]
+        held = _held_out(run)
+        for part, color, label in ((ok & ~held, TRAIN_COLOR, "observed (fit)"), (ok & held, TEST_COLOR, "held out")):
+            x, F = np.log(s.loc[part, "N"]), loglog(s.loc[part, "PU"])
+            ax.plot(x, F, "o", color=color, label=label)
+            rows += [{"series": run["series"], "task": run["task"], "kind": "observed", "logN": a, "F": b,
+                      "held_out": label == "held out"} for a, b in zip(x, F)]
+        for kind, style, color in (("linear", "-", TRAIN_COLOR), ("quadratic", "--", TEST_COLOR)):
+            c = _curve(run, kind)
+            if len(c):
+                ax.plot(c["logN"], c["value"], style, color=color, label=kind)
+                rows += [{"series": run["series"], "task": run["task"], "kind": kind, "logN": a, "F": b}
+                         for a, b in zip(c["logN"], c["value"])]
+        curv = run["law"].loc["task"] if "task" in run["law"].index else pd.Series(
+            {"curvature_class": "", "evidence": ""})
         ax.set(xlabel="log N", ylabel="log(−log PU)", title=f"{run['series']} / {run['task']}")
         ax.text(0.02, 0.03, f"{curv['curvature_class']}\n{curv['evidence']}", transform=ax.transAxes,
                 fontsize=7, va="bottom")
@@ -129,22 +136,16 @@ def instance_curves(runs: list[dict], png: str, pdf: str, csv: str) -> None:
             ax.plot(g["N"], g["p_hat"].where(g["p_hat"] > 0), lw=0.7, alpha=0.5, color="grey")
             rows += [{"series": run["series"], "task": run["task"], "kind": "instance", "instance": inst,
                       "N": n, "p": p, "censored": c} for n, p, c in zip(g["N"], g["p_hat"], g["censored"])]
-        ax.plot(s["N"], s["PU"], "o", color=TRAIN_COLOR, label="task PU")
-        grid = _grid(s)
-        try:
-            agg = InstanceScalingLaw().fit(est).predict(grid)
-            ax.plot(grid, agg, color=HIGHLIGHT_COLOR, label="mean of instance laws")
-            rows += [{"series": run["series"], "task": run["task"], "kind": "instance_aggregate", "N": n, "p": p}
-                     for n, p in zip(grid, agg)]
-        except ValueError:
-            pass
-        try:
-            law = TaskScalingLaw().fit(s["N"], s["PU"])
-            ax.plot(grid, law.predict(grid), "--", color=TEST_COLOR, label="task-level law")
-            rows += [{"series": run["series"], "task": run["task"], "kind": "task_law", "N": n, "p": p}
-                     for n, p in zip(grid, law.predict(grid))]
-        except ValueError:
-            pass
+        held = _held_out(run)
+        ax.plot(s.loc[~held, "N"], s.loc[~held, "PU"], "o", color=TRAIN_COLOR, label="task PU (fit)")
+        ax.plot(s.loc[held, "N"], s.loc[held, "PU"], "o", color=TEST_COLOR, label="task PU (held out)")
+        for kind, style, color, label in (("instance_aggregate", "-", HIGHLIGHT_COLOR, "mean of instance laws"),
+                                          ("task_law", "--", TEST_COLOR, "task-level law")):
+            c = _curve(run, kind)
+            if len(c):
+                ax.plot(c["N"], c["value"], style, color=color, label=label)
+                rows += [{"series": run["series"], "task": run["task"], "kind": kind, "N": n, "p": p}
+                         for n, p in zip(c["N"], c["value"])]
         ax.set(xscale="log", yscale="log", xlabel="N", ylabel="p̂ (instance) / PU",
                title=f"{run['series']} / {run['task']}")
         ax.legend(fontsize=7)

@@ -25,6 +25,7 @@ from obsscale.capability import scores as D
 from obsscale.laws.fit import TargetFit, curve, fit_target, x_axis
 from obsscale.laws.frame import experiment_frame, normalise_target
 from obsscale.laws.law import (
+    ReferenceLine,
     area_under_error,
     format_form,
     mae,
@@ -77,7 +78,7 @@ def _fit_row(spec, fit: TargetFit, common: set) -> dict:
         row.update(eq_family=spec["reference_family"], eq_slope=np.nan, eq_intercept=np.nan, eq_r2=np.nan,
                    eq_fit_models="", form="")
     if ps.kind == "pcs":
-        row["form_pcs"] = format_form(law.coef_, law.intercept_, law.h_, [f" PC{i + 1}" for i in range(ps.k)])
+        row["form_pcs"] = format_form(law.coef_, law.intercept_, law.h_, [f"PC{i + 1}" for i in range(ps.k)])
         gamma = fit.space.pca_.components_[: ps.k]
         weights = law.coef_ @ gamma
         for m, w in zip(spec["metrics"], weights):
@@ -158,6 +159,33 @@ def run_experiment(spec: dict, scores_csv, families_yaml, target_csv) -> dict[st
             "predictions": pd.concat(preds, ignore_index=True),
             "curves": pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
             "references": pd.DataFrame(refs), "sweeps": sweeps}
+
+
+FAMILY_LINE_COLUMNS = ["experiment", "target", "predictors", "family", "n", "slope", "intercept", "r2",
+                       "x_min", "x_max", "y_at_min", "y_at_max"]
+
+
+def family_index_lines(predictions: pd.DataFrame, min_models: int = 3) -> pd.DataFrame:
+    """Per family, the OLS line of the capability index P = α + βᵀS on log10 FLOPs for every law
+    fitted on principal components (paper Fig C.3: how well each family's compute explains the
+    target-specific index).  Families with fewer than `min_models` models with known FLOPs, or all
+    at one FLOPs value, are left out.  The line's ends are written so that drawing it is reading."""
+    rows = []
+    need = {"index", "log10_flops", D.FAMILY, D.MODEL}
+    if predictions.empty or not need <= set(predictions.columns):
+        return pd.DataFrame(columns=FAMILY_LINE_COLUMNS)
+    pts = predictions.dropna(subset=["index", "log10_flops"])
+    pts = pts[pts["predictors"].map(lambda p: parse_predictors(p).kind == "pcs")]
+    for (exp, target, preds), g in pts.groupby(["experiment", "target", "predictors"], sort=False):
+        for fam, f in g.groupby(D.FAMILY, sort=False):
+            if len(f) < min_models or np.ptp(f["log10_flops"]) == 0:
+                continue
+            line = ReferenceLine.fit(fam, f["index"], f["log10_flops"], f[D.MODEL])
+            lo, hi = float(f["log10_flops"].min()), float(f["log10_flops"].max())
+            rows.append({"experiment": exp, "target": target, "predictors": preds, "family": fam, "n": len(f),
+                         "slope": line.slope, "intercept": line.intercept, "r2": line.r2, "x_min": lo, "x_max": hi,
+                         "y_at_min": line.slope * lo + line.intercept, "y_at_max": line.slope * hi + line.intercept})
+    return pd.DataFrame(rows, columns=FAMILY_LINE_COLUMNS)
 
 
 def run_sweeps(spec: dict, frame: pd.DataFrame, psets) -> pd.DataFrame:

@@ -356,15 +356,33 @@ class ObservationalScalingLaw:
         return format_form(self.coef_, self.intercept_, self.h_, names)
 
 
-def format_form(coef, intercept: float, h: float = 1.0, names=("x",)) -> str:
-    terms = ""
-    for i, (c, n) in enumerate(zip(np.atleast_1d(coef), names)):
-        sign = "−" if c < 0 else ("+" if i else "")
-        terms += f"{' ' if i else ''}{sign}{' ' if i else ''}{abs(c):.2f}{n}" if i else f"{'−' if c < 0 else ''}{abs(c):.2f}{n}"
-    terms += f" {'−' if intercept < 0 else '+'} {abs(intercept):.2f}"
-    if abs(h - 1) < 5e-4:
-        return f"sigmoid({terms})"
-    return f"{h:.2f}·sigmoid({terms}) + {1 - h:.2f}"
+def format_form(coef, intercept: float, h: float = 1.0, names=("x",), intercept_first: bool = False) -> str:
+    """A fitted law printed as the paper prints it: `sigmoid(2.00x − 6.11)`,
+    `sigmoid(6.74 PC1 − 3.22 PC2 − 1.37 PC3 − 0.45)`, or with a fitted floor
+    `0.93·sigmoid(1.20x − 2.71) + 0.07`.  h is shown only when it is not 1 at the printed precision
+    (two decimals), so a floored law whose floor came out at 0 reads like a plain sigmoid.
+    A one-letter name is attached to its coefficient (`2.00x`), a longer one is spaced (`6.74 PC1`);
+    `intercept_first` puts α in front (the metric-weights form of Table C.1)."""
+    terms = [(float(c), str(n).strip()) for c, n in zip(np.atleast_1d(coef), names)]
+    parts = []
+    if intercept_first:
+        parts.append(("", float(intercept), ""))
+    parts += [("", c, n) for c, n in terms]
+    if not intercept_first:
+        parts.append(("", float(intercept), ""))
+    text = ""
+    for i, (_, value, name) in enumerate(parts):
+        number = f"{abs(value):.2f}" + (name if len(name) <= 1 else f" {name}")
+        sign = "−" if value < 0 and f"{abs(value):.2f}" != "0.00" else "+"
+        text += (("−" if sign == "−" else "") + number) if i == 0 else f" {sign} {number}"
+    return wrap_link(f"sigmoid({text})", h)
+
+
+def wrap_link(inner: str, h: float = 1.0) -> str:
+    """`h·inner + (1 − h)`, or `inner` alone when h prints as 1.00."""
+    if f"{h:.2f}" == "1.00":
+        return inner
+    return f"{h:.2f}·{inner} + {1 - h:.2f}"
 
 
 def _as_2d(X) -> np.ndarray:

@@ -177,13 +177,12 @@ def law_forms(entry: dict, law: ObservationalScalingLaw, space: CapabilitySpace 
         row["form_metric_weights"] = ""
         return row
     K = law.n_features_in_
-    row["form_pcs"] = format_form(law.coef_, law.intercept_, law.h_, [f" PC{i + 1}" for i in range(K)])
+    row["form_pcs"] = format_form(law.coef_, law.intercept_, law.h_, [f"PC{i + 1}" for i in range(K)])
     w = law.coef_ @ np.asarray(space.pca_.components_)[:K]
     mu = np.asarray(space.pca_.mean_)
     row["metric_intercept"] = law.intercept_ - float(w @ mu)
-    terms = " ".join(f"{'−' if v < 0 else '+'} {abs(v):.2f} {m}" for m, v in zip(space.metrics, w))
-    row["form_metric_weights"] = f"sigmoid({row['metric_intercept']:.2f} {terms})" if abs(law.h_ - 1) < 5e-4 \
-        else f"{law.h_:.2f}·sigmoid({row['metric_intercept']:.2f} {terms}) + {1 - law.h_:.2f}"
+    row["form_metric_weights"] = format_form(w, row["metric_intercept"], law.h_, space.metrics,
+                                             intercept_first=True)
     for m, v in zip(space.metrics, w):
         row[f"weight_{m}"] = v
     return row

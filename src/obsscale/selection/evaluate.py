@@ -95,6 +95,7 @@ def subset_test_mse(frame: pd.DataFrame, train_models: Sequence[str], targets: S
             "target": target, "n_train": len(train), "n_test": len(test),
             "mse_train": float(np.mean((p_train - train[target].to_numpy()) ** 2)),
             "mse_test": float(np.mean((p_test - test[target].to_numpy()) ** 2)),
+            "status": getattr(law, "status_", "ok"),
         })
         if return_predictions:
             part = pd.concat([train.assign(split="train"), test.assign(split="test")], ignore_index=True)

@@ -107,12 +107,38 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
                Path(estimates_csv).with_suffix(".provenance.json"))
 
 
+CURVE_COLUMNS = ["kind", "N", "logN", "value"]
+
+
+def law_curves(summ: pd.DataFrame, task_law, instance_law, curvature: dict, n: int = 50) -> pd.DataFrame:
+    """What the PassUntil figures draw of the laws of law.csv, so that they never refit: the task law
+    and the mean of the instance laws (both fitted without the held-out models) on a log grid over
+    every model size, and the linear and quadratic fits of the curvature test in (log N, log(−log PU))."""
+    grid = np.logspace(np.log10(summ["N"].min()), np.log10(summ["N"].max()), n)
+    parts = []
+    for kind, law in (("task_law", task_law), ("instance_aggregate", instance_law)):
+        if law is not None:
+            parts.append(pd.DataFrame({"kind": kind, "N": grid, "logN": np.log(grid), "value": law.predict(grid)}))
+    if "linear_coef" in curvature:
+        ok = (summ["PU"] > 0) & (summ["PU"] < 1)
+        x = np.log(summ.loc[ok, "N"])
+        xs = np.linspace(x.min(), x.max(), n)
+        xc = xs - curvature["x_mean"]
+        lin, q = curvature["linear_coef"], curvature["quadratic_coefs"]
+        parts.append(pd.DataFrame({"kind": "linear", "N": np.exp(xs), "logN": xs, "value": lin[0] + lin[1] * xc}))
+        parts.append(pd.DataFrame({"kind": "quadratic", "N": np.exp(xs), "logN": xs,
+                                   "value": q[0] + q[1] * xc + q[2] * xc**2}))
+    return pd.concat(parts, ignore_index=True)[CURVE_COLUMNS] if parts else pd.DataFrame(columns=CURVE_COLUMNS)
+
+
 def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 1,
-             interval: float = 0.9, curvature_level: float = 0.05, mixture: bool = True) -> pd.DataFrame:
+             interval: float = 0.9, curvature_level: float = 0.05, mixture: bool = True,
+             curves_csv: str | None = None) -> pd.DataFrame:
     """law.csv: the task-level and instance-level laws fitted on all but the `holdout` largest
     models and their predictions for the largest one, the curvature class (all models), and the
     mixture-vs-single comparison.  Censored instances enter the task-level PU at s/K_max; the
-    instance-level fits leave them out (see docs/passuntil.md)."""
+    instance-level fits leave them out (see docs/passuntil.md).  `curves_csv`: the points of these
+    laws and of the curvature fits that the figures draw (law_curves)."""
     est = pd.read_csv(estimates_csv)
     summ = pd.read_csv(summary_csv).sort_values("N")
     sizes = np.sort(summ["N"].unique())
@@ -124,6 +150,7 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
     actual = float(summ.loc[summ["N"] == target, "PU"].mean())
     curv = curvature_test(summ["N"], summ["PU"], level=curvature_level)
     rows = []
+    law = inst = None
     row = dict.fromkeys(LAW_COLUMNS, math.nan)
     row.update(level="task", N_target=target, actual=actual, n_models=int(len(train)),
                curvature_class=curv["curvature_class"], evidence=curv["evidence"])
@@ -133,6 +160,7 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
         row.update(c=law.c_, alpha=law.alpha_, r2=law.r2_, predicted=float(law.predict([target])[0]),
                    predicted_low=float(lo[0]), predicted_high=float(hi[0]), n_models=law.n_models_)
     except ValueError as exc:
+        law = None
         row["evidence"] = f"{row['evidence']}; task law not fitted: {exc}"
     rows.append(row)
     row = dict.fromkeys(LAW_COLUMNS, math.nan)
@@ -147,6 +175,7 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
                    evidence=f"{len(inst.laws_)} of {len(inst.instances_)} instances fitted; "
                             "c and alpha are medians over fitted instances")
     except ValueError as exc:
+        inst = None
         row["evidence"] = f"instance laws not fitted: {exc}"
     rows.append(row)
     if mixture:
@@ -158,4 +187,6 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
         rows.append(row)
     out = pd.DataFrame(rows, columns=LAW_COLUMNS)
     write_csv(out, law_csv)
+    if curves_csv is not None:
+        write_csv(law_curves(summ, law, inst, curv), curves_csv)
     return out

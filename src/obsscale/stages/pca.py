@@ -52,11 +52,23 @@ def write_capability_space(scores_csv, families_yaml, spec: dict[str, Any], n_co
     return space
 
 
-def write_family_laws(pc_scores_csv, components: Sequence[str], output_csv) -> FamilyLaws:
-    """Stage function of rule `family_laws`."""
+def write_family_laws(pc_scores_csv, components: Sequence[str], output_csv, lines_csv=None,
+                      score_table_csv=None, metrics: Sequence[str] = (), benchmarks_csv=None,
+                      benchmark_lines_csv=None) -> FamilyLaws:
+    """Stage function of rule `family_laws`: per family, OLS of each PC on log10 FLOPs (the table,
+    and with `lines_csv` each line with its 95 % band of the mean, drawn by Fig 3 / C.2 / 8); with
+    `score_table_csv` the same for each raw benchmark of `metrics` on the set's models (Fig C.4)."""
     scores = pd.read_csv(pc_scores_csv)
     laws = FamilyLaws(components=components).fit(scores)
     write_csv(laws.table_, output_csv)
+    if lines_csv is not None:
+        write_csv(laws.lines(), lines_csv)
     for comp in components:
         log.info("%s: mean R² over families with ≥ 3 models = %.3f", comp, laws.average_r2(comp))
+    if score_table_csv is not None:
+        table = pd.read_csv(score_table_csv)
+        table = table[table[D.MODEL].isin(set(scores[D.MODEL]))]
+        bench = FamilyLaws(components=list(metrics)).fit(table)
+        write_csv(bench.table_, benchmarks_csv)
+        write_csv(bench.lines(), benchmark_lines_csv)
     return laws

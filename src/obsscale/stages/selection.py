@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from obsscale.core.io import provenance, write_csv, write_json
+from obsscale.core.io import provenance, tallied_warnings, write_csv, write_json
 from obsscale.selection.evaluate import (
     evaluation_frame,
     make_law_factory,
@@ -101,23 +101,31 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
     and the predictions of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18 (random)."""
     factory = make_law_factory(law)
     frame, families = evaluation_frame(scores_csv, downstream_csv, families_yaml, selection_metrics, targets)
-    curve, details, selections = selection_curve(
-        frame, families, budgets, selection_metrics, fit_metrics, targets, factory,
-        cutoff_flops=cutoff_flops, selection_components=selection_components,
-        fit_components=fit_components, pca_components=pca_components, imputation=imputation,
-        max_families=max_families, n_random=n_random, random_window=random_window, random_seed=random_seed,
-        n_jobs=n_jobs)
-    preds = []
-    for sel in selections:
-        if sel.budget in figure_budgets and sel.rank == 0:
-            _, p = subset_test_mse(frame, sel.models, targets=targets, fit_metrics=fit_metrics,
-                                   law_factory=factory, cutoff_flops=cutoff_flops,
-                                   n_components=fit_components, imputation=imputation,
-                                   return_predictions=True, reference_family=reference_family)
-            p.insert(0, "method", sel.method)
-            p.insert(1, "budget", sel.budget)
-            p.insert(2, "families", ";".join(sel.families))
-            preds.append(p)
+    # Laws fitted on the smallest budgets' 4 models are degenerate by design (5 parameters): counted
+    # and said once (the status column of curve_details.csv marks each), not one warning per fit.
+    with tallied_warnings("degenerate", "obsscale.laws.law") as (tally,):
+        curve, details, selections = selection_curve(
+            frame, families, budgets, selection_metrics, fit_metrics, targets, factory,
+            cutoff_flops=cutoff_flops, selection_components=selection_components,
+            fit_components=fit_components, pca_components=pca_components, imputation=imputation,
+            max_families=max_families, n_random=n_random, random_window=random_window, random_seed=random_seed,
+            n_jobs=n_jobs)
+        preds = []
+        for sel in selections:
+            if sel.budget in figure_budgets and sel.rank == 0:
+                _, p = subset_test_mse(frame, sel.models, targets=targets, fit_metrics=fit_metrics,
+                                       law_factory=factory, cutoff_flops=cutoff_flops,
+                                       n_components=fit_components, imputation=imputation,
+                                       return_predictions=True, reference_family=reference_family)
+                p.insert(0, "method", sel.method)
+                p.insert(1, "budget", sel.budget)
+                p.insert(2, "families", ";".join(sel.families))
+                preds.append(p)
+    n_degenerate = int((details["status"] == "degenerate").sum()) if "status" in details else tally.count
+    if n_degenerate:
+        log.warning("selection evaluation: %d of %d law fits degenerate (parameters not identifiable: the "
+                    "smallest subsets have about as many models as the law has parameters; expected); "
+                    "see the status column of %s", n_degenerate, len(details), details_csv)
     write_csv(curve, curve_csv)
     write_csv(details, details_csv)
     write_csv(pd.concat(preds, ignore_index=True), predictions_csv)
