@@ -12,33 +12,11 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from obsscale.figures.style import HIGHLIGHT_COLOR, TEST_COLOR, TRAIN_COLOR, plt, save_figure, use_style
-from obsscale.laws.frozen import FrozenLaw, select_laws
 
 MAX_LABELLED = 6  # predicted models named in a panel; more are drawn unlabelled
 
 
-def _panel_data(law, predicted: pd.DataFrame) -> pd.DataFrame:
-    entry = law.entry
-    parts = []
-    curve = entry.get("curve")
-    if curve:
-        parts.append(pd.DataFrame({"kind": "curve", "model": "", "x": curve["x"], "y": curve["y_hat"],
-                                   "lo": curve["band_lo"], "hi": curve["band_hi"]}))
-    points = entry.get("points")
-    if points:
-        parts.append(pd.DataFrame({"kind": points["role"], "model": points["model"], "x": points["x"],
-                                   "y": points["y"], "lo": np.nan, "hi": np.nan}))
-    if len(predicted):
-        parts.append(pd.DataFrame({"kind": "predicted", "model": predicted["model"].to_numpy(),
-                                   "x": predicted["log10_equivalent_flops"].to_numpy(),
-                                   "y": predicted["y_hat"].to_numpy(), "lo": predicted["band_lo"].to_numpy(),
-                                   "hi": predicted["band_hi"].to_numpy()}))
-    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "model", "x", "y"])
-    data.insert(0, "law", law.name)
-    return data.astype({"x": float, "y": float, "lo": float, "hi": float}, errors="ignore")
-
-
-def _draw(ax, law, data: pd.DataFrame) -> None:
+def _draw(ax, panel: dict, data: pd.DataFrame) -> None:
     c = data[data["kind"] == "curve"]
     if len(c):
         ax.plot(c["x"], c["y"], color="black", lw=1.2, label="frozen law")
@@ -57,36 +35,27 @@ def _draw(ax, law, data: pd.DataFrame) -> None:
         for _, r in p.head(MAX_LABELLED).iterrows():
             ax.annotate(str(r["model"]).split("/")[-1], (r["x"], r["y"]), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")
-    ref = law.reference_.family if law.reference_ is not None else ""
-    xlabel = f"log10 {ref}-equivalent FLOPs (1e21)" if law.predictors_.kind == "pcs" else f"log10 {law.predictors_.column}"
-    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_xlabel(panel["xlabel"], fontsize=8)
     ax.set_ylabel("normalised target", fontsize=8)
-    ax.set_title(f"{law.experiment}: {law.target_.get('label', law.target_['name'])}\n{law.predictors_.name}"
-                 f"{'' if law.status_ == 'ok' else f' ({law.status_})'}", fontsize=8)
+    ax.set_title(panel["title"], fontsize=8)
     ax.tick_params(labelsize=7)
     ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.yaxis.set_major_locator(MaxNLocator(4))
 
 
-def render_prediction_figure(table: pd.DataFrame, laws: Sequence[FrozenLaw], png, pdf, csv,
-                             panels: Sequence[str] | str = "all") -> pd.DataFrame:
-    """One panel per main law that predicted at least one model (every main law when none did);
-    `panels` keeps the laws so named (experiment, experiment/target, ...)."""
+def render_prediction_figure(panels: Sequence[dict], png, pdf, csv) -> pd.DataFrame:
+    """One panel per entry of `panels` (dicts with `title`, `xlabel` and `data`: the rows of one law's
+    curve, its training points and the predicted models, as `obsscale.stages.predict` prepares them)."""
     use_style()
     plt.rcParams["savefig.dpi"] = 100
-    laws = select_laws([law for law in laws if law.is_main], panels)
-    predicted = table[table["main"].astype(bool)] if len(table) else table
-    with_models = [law for law in laws if (predicted["law"] == law.name).any()] if len(predicted) else []
-    panels = with_models or laws
     n = max(len(panels), 1)
     cols = min(4, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
     data = []
-    for ax, law in zip(axes.flat, panels):
-        d = _panel_data(law, predicted[predicted["law"] == law.name] if len(predicted) else predicted)
-        _draw(ax, law, d)
-        data.append(d)
+    for ax, panel in zip(axes.flat, panels):
+        _draw(ax, panel, panel["data"])
+        data.append(panel["data"])
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     if panels:

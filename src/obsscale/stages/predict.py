@@ -136,6 +136,46 @@ def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Seque
     if figure:
         from obsscale.figures.predictions import render_prediction_figure
 
-        render_prediction_figure(table, every, panels=figure_laws, **figure)
+        render_prediction_figure(figure_panels(table, every, figure_laws), **figure)
     write_csv(table, out_csv)
     return table
+
+
+def _panel_data(law, predicted: pd.DataFrame) -> pd.DataFrame:
+    entry = law.entry
+    parts = []
+    curve = entry.get("curve")
+    if curve:
+        parts.append(pd.DataFrame({"kind": "curve", "model": "", "x": curve["x"], "y": curve["y_hat"],
+                                   "lo": curve["band_lo"], "hi": curve["band_hi"]}))
+    points = entry.get("points")
+    if points:
+        parts.append(pd.DataFrame({"kind": points["role"], "model": points["model"], "x": points["x"],
+                                   "y": points["y"], "lo": np.nan, "hi": np.nan}))
+    if len(predicted):
+        parts.append(pd.DataFrame({"kind": "predicted", "model": predicted["model"].to_numpy(),
+                                   "x": predicted["log10_equivalent_flops"].to_numpy(),
+                                   "y": predicted["y_hat"].to_numpy(), "lo": predicted["band_lo"].to_numpy(),
+                                   "hi": predicted["band_hi"].to_numpy()}))
+    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "model", "x", "y"])
+    data.insert(0, "law", law.name)
+    return data.astype({"x": float, "y": float, "lo": float, "hi": float}, errors="ignore")
+
+
+def figure_panels(table: pd.DataFrame, laws: Sequence[FrozenLaw], names: Sequence[str] | str = "all") -> list[dict]:
+    """The panels of the prediction figure: one per main law that predicted at least one model
+    (every main law when none did); `names` keeps the laws so named (experiment, experiment/target, ...).
+    Each panel holds the frozen curve, its training points and the predicted models with their bands."""
+    laws = select_laws([law for law in laws if law.is_main], names)
+    predicted = table[table["main"].astype(bool)] if len(table) else table
+    with_models = [law for law in laws if (predicted["law"] == law.name).any()] if len(predicted) else []
+    panels = []
+    for law in with_models or laws:
+        ref = law.reference_.family if law.reference_ is not None else ""
+        xlabel = (f"log10 {ref}-equivalent FLOPs (1e21)" if law.predictors_.kind == "pcs"
+                  else f"log10 {law.predictors_.column}")
+        status = "" if law.status_ == "ok" else f" ({law.status_})"
+        title = f"{law.experiment}: {law.target_.get('label', law.target_['name'])}\n{law.predictors_.name}{status}"
+        rows = predicted[predicted["law"] == law.name] if len(predicted) else predicted
+        panels.append({"title": title, "xlabel": xlabel, "data": _panel_data(law, rows)})
+    return panels
