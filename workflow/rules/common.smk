@@ -10,18 +10,35 @@ SRC = f"{workflow.basedir}/src"
 sys.path.insert(0, SRC)
 
 from obsscale.stages.outputs import (
-    overview_experiments,
+    FIT_TABLES,
     PASSUNTIL_FIGURES,
+    PCA_TABLES,
+    PREREG_TABLE,
+    SELECTION_FILES,
     capability_figure_stems,
     export_library_path,
+    family_laws_table,
+    figure_file,
     final_output,
+    fit_file,
+    fits_table,
+    overview_experiments,
+    passuntil_dir,
     passuntil_runs,
+    pca_file,
+    prereg_json,
+    prereg_scored,
+    score_table,
 )
 
 export_library_path(SRC)
 
 ANALYSIS_ENV = "../../envs/analysis.yaml"
 EVAL_ENV = "../../envs/eval.yaml"
+
+# Cheap analysis rules run on the submitting node of a cluster (`localrule: LOCAL_ANALYSIS`);
+# `cluster: {local_analysis: false}` submits them as jobs too (docs/cluster.md).
+LOCAL_ANALYSIS = bool(config.get("cluster", {}).get("local_analysis", True))
 
 
 def get_final_output():
@@ -32,12 +49,12 @@ def figure_outputs(stem):
     """The three files every figure writes: PNG (in the report), PDF and the CSV it plots."""
     return {
         "png": report(
-            f"results/figures/{stem}.png",
+            figure_file(stem, "png"),
             caption=f"../report/{stem}.rst",
             category="Figures",
         ),
-        "pdf": f"results/figures/{stem}.pdf",
-        "csv": f"results/figures/{stem}.csv",
+        "pdf": figure_file(stem, "pdf"),
+        "csv": figure_file(stem, "csv"),
     }
 
 
@@ -59,16 +76,16 @@ def capability_figure_inputs(wildcards):
     base = figs["base_set"]
     inputs = {
         "families": config["families"],
-        "base_scores": f"results/pca/{base}/scores.csv",
-        "base_explained_variance": f"results/pca/{base}/explained_variance.csv",
-        "base_loadings": f"results/pca/{base}/loadings.csv",
-        "base_table": f"results/scores/{capability_set(base)['scores']}.csv",
+        "base_scores": pca_file(base, "scores"),
+        "base_explained_variance": pca_file(base, "explained_variance"),
+        "base_loadings": pca_file(base, "loadings"),
+        "base_table": score_table(capability_set(base)["scores"]),
     }
     if figs.get("instruct_set"):
-        inputs["instruct_explained_variance"] = (
-            f"results/pca/{figs['instruct_set']}/explained_variance.csv"
+        inputs["instruct_explained_variance"] = pca_file(
+            figs["instruct_set"], "explained_variance"
         )
-        inputs["instruct_loadings"] = f"results/pca/{figs['instruct_set']}/loadings.csv"
+        inputs["instruct_loadings"] = pca_file(figs["instruct_set"], "loadings")
     return inputs
 
 
@@ -86,10 +103,6 @@ def passuntil_model(series, name):
 def passuntil_models(series):
     # Ordered by N so that the held-out models are the largest.
     return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
-
-
-def passuntil_dir(series, task):
-    return f"results/passuntil/{series}/{task}"
 
 
 def passuntil_figure_inputs(wildcards=None):
@@ -111,13 +124,10 @@ def experiment_block(name):
 def experiment_inputs(wildcards):
     block = experiment_block(wildcards.experiment)
     return {
-        "scores": f"results/scores/{block['data']['scores']}.csv",
+        "scores": score_table(block["data"]["scores"]),
         "targets": block["data"]["targets_csv"],
         "families": config["families"],
     }
-
-
-FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps")
 
 
 def law_figure_stems():
@@ -137,13 +147,13 @@ def law_figure_outputs(job):
     for stem in law_figure_stems()[job::LAW_FIGURE_JOBS]:
         if stem.startswith("fits_"):
             outputs[f"{stem}__png"] = report(
-                f"results/figures/{stem}.png",
+                figure_file(stem, "png"),
                 caption="../report/fits_experiment.rst",
                 category="Scaling laws",
                 subcategory=stem[len("fits_") :],
             )
-            outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
-            outputs[f"{stem}__csv"] = f"results/figures/{stem}.csv"
+            outputs[f"{stem}__pdf"] = figure_file(stem, "pdf")
+            outputs[f"{stem}__csv"] = figure_file(stem, "csv")
         else:
             outputs.update(figures_outputs(stem))
     return outputs

@@ -7,15 +7,15 @@ rule fit_experiment:
     input:
         unpack(experiment_inputs),
     output:
-        fits="results/fits/{experiment}.csv",
-        predictions="results/fits/{experiment}/predictions.csv",
-        curves="results/fits/{experiment}/curves.csv",
-        reference_lines="results/fits/{experiment}/reference_lines.csv",
-        sweeps="results/fits/{experiment}/sweeps.csv",
-        prereg="results/prereg/{experiment}.json",
+        fits=fits_table("{experiment}"),
+        predictions=fit_file("{experiment}", "predictions"),
+        curves=fit_file("{experiment}", "curves"),
+        reference_lines=fit_file("{experiment}", "reference_lines"),
+        sweeps=fit_file("{experiment}", "sweeps"),
+        prereg=prereg_json("{experiment}"),
     log:
         "logs/fits/{experiment}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -31,13 +31,10 @@ rule fit_experiment:
 
 rule preregistration:
     input:
-        prereg=expand(
-            "results/prereg/{experiment}.json",
-            experiment=list(config.get("experiments", {})),
-        ),
+        prereg=[prereg_json(n) for n in config.get("experiments", {})],
         scores=lambda w: sorted(
             {
-                f"results/scores/{b['data']['scores']}.csv"
+                score_table(b["data"]["scores"])
                 for b in config.get("experiments", {}).values()
             }
         ),
@@ -46,23 +43,20 @@ rule preregistration:
         ),
         families=config["families"],
     output:
-        scored=expand(
-            "results/prereg/{experiment}_scored.csv",
-            experiment=list(config.get("experiments", {})),
-        ),
-        table="results/prereg/table_c1.csv",
+        scored=[prereg_scored(n) for n in config.get("experiments", {})],
+        table=PREREG_TABLE,
     log:
         "logs/prereg/preregistration.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
         experiments={
             n: {
-                "prereg": f"results/prereg/{n}.json",
-                "scores": f"results/scores/{b['data']['scores']}.csv",
+                "prereg": prereg_json(n),
+                "scores": score_table(b["data"]["scores"]),
                 "targets": b["data"]["targets_csv"],
-                "scored": f"results/prereg/{n}_scored.csv",
+                "scored": prereg_scored(n),
             }
             for n, b in config.get("experiments", {}).items()
         },
@@ -77,20 +71,17 @@ if config.get("experiments"):
             name:
                 f"law_figures_{_job}"
             input:
-                fits=expand(
-                    "results/fits/{experiment}.csv",
-                    experiment=list(config["experiments"]),
-                ),
-                tables=expand(
-                    "results/fits/{experiment}/{table}.csv",
-                    experiment=list(config["experiments"]),
-                    table=FIT_TABLES,
-                ),
+                fits=[fits_table(n) for n in config["experiments"]],
+                tables=[
+                    fit_file(n, table)
+                    for n in config["experiments"]
+                    for table in FIT_TABLES
+                ],
             output:
                 **law_figure_outputs(_job),
             log:
                 f"logs/figures/laws_{_job}.log",
-            localrule: True
+            localrule: LOCAL_ANALYSIS
             conda:
                 ANALYSIS_ENV
             params:

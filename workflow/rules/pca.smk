@@ -4,17 +4,14 @@
 
 rule capability_pca:
     input:
-        scores=lambda w: f"results/scores/{capability_set(w.set)['scores']}.csv",
+        scores=lambda w: score_table(capability_set(w.set)["scores"]),
         families=config["families"],
     output:
-        explained_variance="results/pca/{set}/explained_variance.csv",
-        loadings="results/pca/{set}/loadings.csv",
-        scores="results/pca/{set}/scores.csv",
-        imputed="results/pca/{set}/imputed.csv",
-        provenance="results/pca/{set}/provenance.json",
+        **{table: pca_file("{set}", table) for table in PCA_TABLES},
+        provenance=pca_file("{set}", "provenance", "json"),
     log:
         "logs/pca/{set}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -27,12 +24,12 @@ rule capability_pca:
 
 rule family_laws:
     input:
-        scores="results/pca/{set}/scores.csv",
+        scores=pca_file("{set}", "scores"),
     output:
-        "results/family_laws/{set}/pc_vs_log10_flops.csv",
+        family_laws_table("{set}"),
     log:
         "logs/family_laws/{set}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

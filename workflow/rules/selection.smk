@@ -6,15 +6,15 @@
 
 rule selection_guide:
     input:
-        scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
+        scores=lambda w: score_table(selection_config()["scores"]),
         families=config["families"],
     output:
-        table="results/selection/table1.csv",
-        heuristic="results/selection/greedy_vs_exact.csv",
-        provenance="results/selection/table1.provenance.json",
+        table=SELECTION_FILES["table"],
+        heuristic=SELECTION_FILES["heuristic"],
+        provenance=SELECTION_FILES["table_provenance"],
     log:
         "logs/selection/guide.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -31,22 +31,24 @@ rule selection_guide:
 
 
 # Held-out evaluation (Fig 7, C.17, C.18): select among the training models of the FLOPs cutoff,
-# fit each GSM8K target on the selected models only, score on the models above the cutoff.
+# fit each GSM8K target on the selected models only (the laws stage's fit), score on the models
+# above the cutoff.
 
 
 rule selection_evaluation:
     input:
-        scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
+        scores=lambda w: score_table(selection_config()["scores"]),
         downstream=lambda w: selection_eval_config()["downstream"],
         families=config["families"],
     output:
-        curve="results/selection/curve.csv",
-        details="results/selection/curve_details.csv",
-        predictions="results/selection/subset_fits.csv",
-        provenance="results/selection/curve.provenance.json",
+        curve=SELECTION_FILES["curve"],
+        details=SELECTION_FILES["details"],
+        predictions=SELECTION_FILES["predictions"],
+        curves=SELECTION_FILES["curves"],
+        provenance=SELECTION_FILES["provenance"],
     log:
         "logs/selection/evaluation.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     threads: 2
@@ -64,12 +66,12 @@ rule selection_evaluation:
 
 rule fig7a_selection_curve:
     input:
-        "results/selection/curve.csv",
+        SELECTION_FILES["curve"],
     output:
         **figure_outputs("fig7a_selection_curve"),
     log:
         "logs/figures/fig7a_selection_curve.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     script:
@@ -78,12 +80,13 @@ rule fig7a_selection_curve:
 
 rule fig7b_selected_fits:
     input:
-        "results/selection/subset_fits.csv",
+        predictions=SELECTION_FILES["predictions"],
+        curves=SELECTION_FILES["curves"],
     output:
         **figure_outputs("fig7b_selected_fits"),
     log:
         "logs/figures/fig7b_selected_fits.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -95,12 +98,13 @@ rule fig7b_selected_fits:
 
 rule figC18_random_fits:
     input:
-        "results/selection/subset_fits.csv",
+        predictions=SELECTION_FILES["predictions"],
+        curves=SELECTION_FILES["curves"],
     output:
         **figure_outputs("figC18_random_fits"),
     log:
         "logs/figures/figC18_random_fits.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

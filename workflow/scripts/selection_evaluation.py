@@ -28,6 +28,7 @@ write_selection_evaluation(
     curve_csv=snakemake.output.curve,
     details_csv=snakemake.output.details,
     predictions_csv=snakemake.output.predictions,
+    curves_csv=snakemake.output.curves,
     provenance_json=snakemake.output.provenance,
     n_jobs=snakemake.threads,
 )

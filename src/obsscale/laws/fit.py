@@ -75,13 +75,15 @@ def predictor_matrix(frame, pset: PredictorSet, space: CapabilitySpace | None) -
 
 def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet, split=None,
                n_boot: int | None = None, references: bool = True, n_starts: int | None = None,
-               cache: dict | None = None, train_models=None) -> TargetFit:
+               cache: dict | None = None, train_models=None, min_train_models: int | None = None) -> TargetFit:
     """Fit one law.  `cache` shares the capability space between predictor sets of the same target
     and split (the PCA depends only on the training models, not on K).
 
     `train_models` (model names) restricts training to a subset, e.g. a selected model subset
     (paper §5): training-side models outside it get role "discarded" and are neither fitted nor
-    scored; the test side is unchanged."""
+    scored, nor used for the reference line; the test side is unchanged.  `min_train_models`
+    (default K + 2) is the fewest training models a law is fitted on: the selection fits its
+    smallest budgets on fewer models than parameters, as the paper does."""
     y_all = normalise_target(frame[target["column"]], target["range"])
     keep = np.isfinite(y_all)
     frame = frame.loc[keep].reset_index(drop=True)
@@ -112,7 +114,8 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
     ok = np.isfinite(X).all(axis=1)
     fit_rows = train & ok
     result = TargetFit(target, pset, frame, None, space, X, y, role)
-    if fit_rows.sum() < pset.k + 2 or np.unique(y[fit_rows]).size < 2:
+    min_train = pset.k + 2 if min_train_models is None else min_train_models
+    if fit_rows.sum() < min_train or np.unique(y[fit_rows]).size < 2:
         result.error = (f"too few training models to fit: {int(fit_rows.sum())} with finite predictors, "
                         f"{np.unique(y[fit_rows]).size} distinct target value(s)")
         log.warning("%s / %s / %s: %s; not fitted", spec["name"], target["name"], pset.name, result.error)
@@ -135,7 +138,7 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
 
 
 def _reference_rows(fit: TargetFit, spec: dict, family: str) -> np.ndarray:
-    rows = (fit.frame[D.FAMILY] == family).to_numpy() & np.isfinite(fit.X).all(axis=1)
+    rows = (fit.frame[D.FAMILY] == family).to_numpy() & np.isfinite(fit.X).all(axis=1) & (fit.role != "discarded")
     if spec["reference_fit_set"] == "train":
         rows &= fit.role == "train"
     return rows
@@ -174,7 +177,7 @@ def curve(fit: TargetFit, ref: ReferenceLine | None = None, n: int = 100, margin
         x = ref.equivalent_log10_flops(law.decision_function(np.nan_to_num(fit.X)))
     else:
         return pd.DataFrame()
-    x = x[np.isfinite(x)]
+    x = x[np.isfinite(x) & (fit.role != "discarded")]
     lo, hi = x.min(), x.max()
     grid = np.linspace(lo - margin * (hi - lo), hi + margin * (hi - lo), n)
     if fit.predictors.kind == "compute":
