@@ -21,7 +21,7 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.core.registry import Registry
-from obsscale.laws.law import area_under_error
+from obsscale.laws.metrics import area_under_error
 from obsscale.figures.style import HIGHLIGHT_COLOR, PALETTE, TEST_COLOR, TRAIN_COLOR, family_style, save_figure, use_style
 
 log = logging.getLogger(__name__)

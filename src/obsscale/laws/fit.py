@@ -19,13 +19,10 @@ import pandas as pd
 from obsscale.capability import scores as D
 from obsscale.capability.space import CapabilitySpace
 from obsscale.laws.frame import normalise_target
-from obsscale.laws.law import (
-    ObservationalScalingLaw,
-    ReferenceLine,
-    bootstrap_law,
-    get_link,
-    percentile_band,
-)
+from obsscale.laws.bootstrap import bootstrap_law, percentile_band
+from obsscale.laws.law import ObservationalScalingLaw
+from obsscale.laws.links import get_link
+from obsscale.laws.reference import ReferenceLine
 from obsscale.laws.spec import PredictorSet
 from obsscale.laws.splits import split_models
 

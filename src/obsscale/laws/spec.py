@@ -12,10 +12,8 @@ from typing import Any
 
 from obsscale.capability import scores as D
 from obsscale.core.errors import ConfigError, did_you_mean
-from obsscale.laws.law import (
-    LINKS,
-    OPTIMISERS,
-)
+from obsscale.laws.links import LINKS
+from obsscale.laws.optimisers import OPTIMISERS
 from obsscale.laws.splits import SPLITS
 
 log = logging.getLogger(__name__)

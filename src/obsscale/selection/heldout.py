@@ -26,7 +26,7 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.laws.fit import TargetFit, curve, fit_target
-from obsscale.laws.law import mse
+from obsscale.laws.metrics import mse
 from obsscale.laws.spec import law_spec, parse_predictors, resolve_target
 from obsscale.laws.splits import split_models
 from obsscale.selection.search import (
