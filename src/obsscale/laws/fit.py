@@ -18,6 +18,7 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.capability.space import CapabilitySpace
+from obsscale.core.stats import fit_line
 from obsscale.laws.frame import normalise_target
 from obsscale.laws.bootstrap import bootstrap_law, percentile_band
 from obsscale.laws.law import ObservationalScalingLaw
@@ -97,14 +98,7 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
                              error=f"only {n_train} training model(s)")
         key = (target["name"], repr(split or target.get("split") or spec["split"]),
                None if train_models is None else tuple(sorted(train_models)))
-        if cache is not None and key in cache:
-            space, pcs = cache[key]
-        else:
-            space = CapabilitySpace(spec["metrics"], n_components=min(spec.get("n_components", 5), len(spec["metrics"])),
-                                    imputation=spec.get("imputation")).fit(frame.loc[train])
-            pcs = space.transform(frame).to_numpy()
-            if cache is not None:
-                cache[key] = (space, pcs)
+        space, pcs = _capability_space(frame, train, spec, key, cache)
         X = pcs[:, : pset.k]
     else:
         X = predictor_matrix(frame, pset, None)
@@ -131,6 +125,20 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
     n_boot = spec["n_boot"] if n_boot is None else n_boot
     if n_boot:
         result.boot = bootstrap_law(law, X[fit_rows], y[fit_rows], n_boot=n_boot, level=spec["band_level"])
+    return result
+
+
+def _capability_space(frame: pd.DataFrame, train: np.ndarray, spec: dict, key, cache: dict | None
+                      ) -> tuple[CapabilitySpace, np.ndarray]:
+    """Imputation + PCA fitted on the training rows, and every row's PC scores (cached by target,
+    split and training subset)."""
+    if cache is not None and key in cache:
+        return cache[key]
+    space = CapabilitySpace(spec["metrics"], n_components=min(spec.get("n_components", 5), len(spec["metrics"])),
+                            imputation=spec.get("imputation")).fit(frame.loc[train])
+    result = (space, space.transform(frame).to_numpy())
+    if cache is not None:
+        cache[key] = result
     return result
 
 
@@ -195,8 +203,8 @@ def curve(fit: TargetFit, ref: ReferenceLine | None = None, n: int = 100, margin
                 if not np.isfinite(p).all():
                     continue
                 P = p[0] + fit.X[rows] @ p[1: law.n_features_in_ + 1]
-                w, b = np.polyfit(lx, P, 1)
-                samples.append(link.function(w * grid + b, p[law.n_features_in_ + 1:]))
+                line = fit_line(lx, P)
+                samples.append(link.function(line.slope * grid + line.intercept, p[law.n_features_in_ + 1:]))
             if samples:
                 band_lo, band_hi = percentile_band(np.array(samples), fit.boot.level)
         d_lo = d_hi = grid * np.nan

@@ -98,24 +98,7 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     spec.update(copy.deepcopy(config.get("laws", {}) or {}))
     spec.update(copy.deepcopy(block))
     spec["name"] = name
-    data = spec.get("data")
-    if not isinstance(data, dict):
-        raise _err(path, "needs a 'data' block (scores, targets_csv)")
-    scores = config.get("scores", {})
-    if data.get("scores") not in scores:
-        raise _err(f"{path}.data.scores", f"'{data.get('scores')}' is not a score table of `scores:` "
-                   f"(known: {sorted(scores)}){did_you_mean(data.get('scores'), scores)}")
-    if "targets_csv" not in data:
-        raise _err(f"{path}.data", "needs 'targets_csv' (the CSV with the downstream target columns)")
-    data.setdefault("join", D.MODEL)
-    data.setdefault("families", "eval_base")
-    if data["families"] not in ("eval_base", "eval_instruct", "all"):
-        raise _err(f"{path}.data.families", f"'{data['families']}' is not one of eval_base, eval_instruct, all")
-    spec["metrics"] = list(spec.get("metrics") or scores[data["scores"]]["metrics"])
-    unknown = [m for m in spec["metrics"] if m not in scores[data["scores"]]["metrics"]]
-    if unknown:
-        raise _err(f"{path}.metrics", f"{unknown} are not metrics of score table '{data['scores']}' "
-                   f"({scores[data['scores']]['metrics']})")
+    _resolve_data(spec, config.get("scores", {}), path)
     targets = spec.get("targets")
     if not isinstance(targets, list) or not targets:
         raise _err(f"{path}.targets", "needs a non-empty list of targets")
@@ -137,15 +120,40 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
         raise _err(f"{path}.preregistered", f"'{spec['preregistered']}' is not one of {PREREG_HANDLING}")
     if spec["reference_fit_set"] not in ("all", "train"):
         raise _err(f"{path}.reference_fit_set", "must be 'all' or 'train'")
+    _check_sweeps(spec, path)
+    return spec
+
+
+def _resolve_data(spec: dict, scores: dict, path: str) -> None:
+    """The `data` block (score table, targets CSV, join column, model set) and the metrics."""
+    data = spec.get("data")
+    if not isinstance(data, dict):
+        raise _err(path, "needs a 'data' block (scores, targets_csv)")
+    if data.get("scores") not in scores:
+        raise _err(f"{path}.data.scores", f"'{data.get('scores')}' is not a score table of `scores:` "
+                   f"(known: {sorted(scores)}){did_you_mean(data.get('scores'), scores)}")
+    if "targets_csv" not in data:
+        raise _err(f"{path}.data", "needs 'targets_csv' (the CSV with the downstream target columns)")
+    data.setdefault("join", D.MODEL)
+    data.setdefault("families", "eval_base")
+    if data["families"] not in ("eval_base", "eval_instruct", "all"):
+        raise _err(f"{path}.data.families", f"'{data['families']}' is not one of eval_base, eval_instruct, all")
+    spec["metrics"] = list(spec.get("metrics") or scores[data["scores"]]["metrics"])
+    unknown = [m for m in spec["metrics"] if m not in scores[data["scores"]]["metrics"]]
+    if unknown:
+        raise _err(f"{path}.metrics", f"{unknown} are not metrics of score table '{data['scores']}' "
+                   f"({scores[data['scores']]['metrics']})")
+
+
+def _check_sweeps(spec: dict, path: str) -> None:
     for sname, sweep in (spec.get("sweeps") or {}).items():
         _check_split(sweep.get("split", {}), f"{path}.sweeps.{sname}.split")
         r = sweep.get("test_ratios", {})
         if not {"start", "stop", "num"} <= set(r):
             raise _err(f"{path}.sweeps.{sname}.test_ratios", "needs start, stop, num")
-        unknown = sorted(set(sweep.get("targets") or []) - {t["name"] for t in targets})
+        unknown = sorted(set(sweep.get("targets") or []) - {t["name"] for t in spec["targets"]})
         if unknown:
             raise _err(f"{path}.sweeps.{sname}.targets", f"{unknown} are not targets of this experiment")
-    return spec
 
 
 def resolve_target(entry: dict | str, path: str) -> dict:
