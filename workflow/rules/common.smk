@@ -164,5 +164,5 @@ def selection_config():
     return config.get("selection", {})
 
 
-def selection_eval_config():
+def selection_heldout_config():
     return selection_config().get("evaluation", {})

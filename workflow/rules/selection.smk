@@ -35,10 +35,10 @@ rule selection_guide:
 # above the cutoff.
 
 
-rule selection_evaluation:
+rule selection_heldout:
     input:
         scores=lambda w: score_table(selection_config()["scores"]),
-        downstream=lambda w: selection_eval_config()["downstream"],
+        downstream=lambda w: selection_heldout_config()["downstream"],
         families=config["families"],
     output:
         curve=SELECTION_FILES["curve"],
@@ -47,7 +47,7 @@ rule selection_evaluation:
         curves=SELECTION_FILES["curves"],
         provenance=SELECTION_FILES["provenance"],
     log:
-        "logs/selection/evaluation.log",
+        "logs/selection/heldout.log",
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -59,9 +59,9 @@ rule selection_evaluation:
         max_families=lambda w: selection_config()["max_families"],
         pca_components=config["capability_space"]["n_components"],
         imputation=config["capability_space"]["imputation"],
-        evaluation=lambda w: selection_eval_config(),
+        evaluation=lambda w: selection_heldout_config(),
     script:
-        "../scripts/selection_evaluation.py"
+        "../scripts/selection_heldout.py"
 
 
 rule fig7a_selection_curve:

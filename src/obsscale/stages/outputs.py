@@ -83,7 +83,7 @@ def prereg_scored(experiment: str) -> str:
 
 PREREG_TABLE = "results/prereg/table_c1.csv"
 
-# Model-subset selection (rules `selection_guide` and `selection_evaluation`).
+# Model-subset selection (rules `selection_guide` and `selection_heldout`).
 SELECTION_FILES = {
     "table": "results/selection/table1.csv",
     "heuristic": "results/selection/greedy_vs_exact.csv",

@@ -111,7 +111,7 @@ def _figure_fits(frame: pd.DataFrame, spec: dict, targets: list[dict], selection
     return pd.concat(preds, ignore_index=True), pd.concat(curves, ignore_index=True)
 
 
-def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, budgets: Sequence[int],
+def write_heldout_evaluation(scores_csv, downstream_csv, families_yaml, *, budgets: Sequence[int],
                                selection_metrics: Sequence[str], fit_metrics: Sequence[str],
                                targets: Sequence[str | dict], law: dict[str, Any], cutoff_flops: float,
                                selection_components: int, fit_components: int, pca_components: int,
@@ -119,7 +119,7 @@ def write_selection_evaluation(scores_csv, downstream_csv, families_yaml, *, bud
                                random_window: int, random_seed: int, figure_budgets: Sequence[int],
                                reference_family: str, curve_csv, details_csv, predictions_csv,
                                curves_csv, provenance_json, n_jobs: int = 1) -> pd.DataFrame:
-    """Stage function of rule `selection_evaluation`: the Fig 7a curve, the per-subset test MSEs,
+    """Stage function of rule `selection_heldout`: the Fig 7a curve, the per-subset test MSEs,
     and the predictions and law curves of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18
     (random)."""
     spec = heldout_spec(fit_metrics, law, cutoff_flops, fit_components, imputation, reference_family)
