@@ -10,7 +10,6 @@ from typing import Any, Sequence
 import pandas as pd
 
 from obsscale.core.io import provenance, write_csv, write_json
-from obsscale.figures.selection import plot_selection_curve, plot_subset_fits
 from obsscale.selection.greedy import greedy_exchange_search
 from obsscale.selection.heldout import (
     evaluation_frame,
@@ -145,11 +144,15 @@ def write_heldout_evaluation(scores_csv, downstream_csv, families_yaml, *, budge
 
 def figure_selection_curve(curve_csv, png, pdf, csv) -> None:
     """Stage function of rule `fig7a_selection_curve`."""
+    from obsscale.figures.selection import plot_selection_curve  # matplotlib only for figure jobs
+
     plot_selection_curve(pd.read_csv(curve_csv), png, pdf, csv)
 
 
 def figure_subset_fits(predictions_csv, curves_csv, method: str, png, pdf, csv, title: str) -> None:
     """Stage function of rules `fig7b_selected_fits` (method v-optimal) and `figC18_random_fits`."""
+    from obsscale.figures.selection import plot_subset_fits  # matplotlib only for figure jobs
+
     preds = pd.read_csv(predictions_csv)
     preds = preds[preds["method"] == method]
     if preds.empty:
