@@ -27,14 +27,10 @@ import time
 import numpy as np
 
 from obsscale.capability.scores import BASE_METRICS, load_families, read_score_table, select_models
-from obsscale.selection.search import (
-    best_by_budget,
-    capability_pool,
-    exact_family_search,
-    greedy_exchange_search,
-    random_by_budget,
-    v_optimality,
-)
+from obsscale.selection.greedy import greedy_exchange_search
+from obsscale.selection.objective import v_optimality
+from obsscale.selection.pool import capability_pool
+from obsscale.selection.search import best_by_budget, exact_family_search, random_by_budget
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUDGETS = [4, 8, 12, 16, 20, 24, 28, 32, 36]

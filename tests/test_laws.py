@@ -11,15 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.base import clone
 
 from obsscale.capability import scores as D
+from obsscale.core.errors import UnknownNameError
+from obsscale.laws.bootstrap import bootstrap_law
 from obsscale.laws.experiments import run_experiment
 from obsscale.laws.fit import fit_target
 from obsscale.laws.frame import experiment_frame
+from obsscale.laws.law import ObservationalScalingLaw
+from obsscale.laws.links import get_link
+from obsscale.laws.metrics import area_under_error
+from obsscale.laws.optimisers import get_optimiser
 from obsscale.laws.prereg import freeze_experiment, preregistered_forms, score_frozen
+from obsscale.laws.reference import ReferenceLine
 from obsscale.laws.spec import parse_predictors, resolve_experiment
-from obsscale.laws.law import (ObservationalScalingLaw, ReferenceLine, UnknownNameError, area_under_error,
-                           bootstrap_law, clone, get_estimator, get_link)
 from obsscale.laws.splits import SplitError, split_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +152,7 @@ def test_registries_suggest_names():
     with pytest.raises(UnknownNameError, match="did you mean 'sigmoid_floor'"):
         get_link("sigmoid_flor")
     with pytest.raises(UnknownNameError, match="did you mean 'huber'"):
-        get_estimator("hubber")
+        get_optimiser("hubber")
     with pytest.raises(UnknownNameError, match="link function"):
         ObservationalScalingLaw(link="sigmod").fit(np.zeros((5, 1)), np.linspace(0, 1, 5))
 

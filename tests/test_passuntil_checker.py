@@ -205,7 +205,7 @@ def test_mbpp_style_fields_map_by_config(tmp_path):
 def test_the_unsafe_opt_in_is_written_into_the_outputs(tmp_path):
     import pandas as pd
 
-    from obsscale.passuntil.pipeline import estimate_task
+    from obsscale.stages.passuntil import estimate_task
 
     task = load_task(MINI)
     add = task.instance("he-add")

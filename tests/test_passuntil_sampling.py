@@ -273,7 +273,7 @@ def test_replacing_a_models_weights_under_its_name_gives_new_samples(tmp_path):
     the old samples are set aside and every sample is drawn again from the new weights."""
     from support.tiny_models import build_tiny_causal_lm
 
-    from obsscale.passuntil.pipeline import run_sampling
+    from obsscale.stages.passuntil import run_sampling
 
     model = tmp_path / "models" / "tiny"
     build_tiny_causal_lm(model, hidden_size=16, num_layers=1, num_heads=2, seed=1)

@@ -8,16 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from obsscale.selection.greedy import greedy_exchange_search
+from obsscale.selection.objective import batched_v_optimality, v_optimality
+from obsscale.selection.pool import FamilyPool
 from obsscale.selection.search import (
-    FamilyPool,
-    batched_v_optimality,
     best_by_budget,
     count_combinations,
     exact_family_search,
-    greedy_exchange_search,
     random_by_budget,
     selections_frame,
-    v_optimality,
 )
 
 

@@ -1,11 +1,11 @@
 # Cluster execution (docs/cluster.md): which rules run on the submitting node, and GPU requests
 # that fail with a clear message.  Included last by the Snakefile, once every rule exists.
 #
-# Cheap analysis rules carry `localrule: True`: under a cluster executor they run on the
-# submitting node instead of queueing one job each, so a paper reproduction does not wait for
-# hundreds of tiny jobs.  `cluster: {local_analysis: false}` in the config submits them as jobs
-# too (for clusters where nothing may run on the login node).  Rules that declare a `gpu`
-# resource must not be local; that is checked here.
+# Cheap analysis rules carry `localrule: LOCAL_ANALYSIS` (common.smk): under a cluster executor
+# they run on the submitting node instead of queueing one job each, so a paper reproduction does
+# not wait for hundreds of tiny jobs.  `cluster: {local_analysis: false}` in the config submits
+# them as jobs too (for clusters where nothing may run on the login node).  Rules that declare a
+# `gpu` resource must not be local; that is checked here.
 
 # Imported under other names: the Snakefile namespace already has Snakemake's own `RuleInfo`.
 from snakemake.resources import Resource as _Resource
@@ -13,16 +13,12 @@ from snakemake.resources import Resource as _Resource
 import obsscale.stages.cluster as _cluster
 
 # Snakemake keeps the names of rules marked `localrule: True` (or listed by `localrules:`) in
-# this set and has no public accessor for it (snakemake is pinned in requirements.txt).
-_local_rule_names = workflow._localrules
-
+# this set and has no public accessor for it (snakemake is pinned in requirements.txt); it is
+# only read here, the rules themselves say whether they are local.
 _cluster.check_local_rules(
-    _cluster.RuleInfo(r.name, r.name in _local_rule_names, "gpu" in r.resources)
+    _cluster.RuleInfo(r.name, r.name in workflow._localrules, "gpu" in r.resources)
     for r in workflow.rules
 )
-
-if not config.get("cluster", {}).get("local_analysis", True):
-    _local_rule_names.clear()
 
 
 def _gpu_run_settings(rule):

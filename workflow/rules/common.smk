@@ -10,14 +10,28 @@ SRC = f"{workflow.basedir}/src"
 sys.path.insert(0, SRC)
 
 from obsscale.stages.outputs import (
-    overview_experiments,
+    FIT_TABLES,
     PASSUNTIL_FIGURES,
+    PCA_TABLES,
+    PREREG_TABLE,
+    SELECTION_FILES,
     capability_figure_stems,
     export_library_path,
+    family_laws_table,
+    figure_file,
     final_output,
+    fit_file,
+    fits_table,
+    overview_experiments,
+    passuntil_dir,
     passuntil_runs,
+    pca_file,
     prediction_inputs,
     prediction_sets,
+    prereg_json,
+    prereg_scored,
+    score_table,
+    family_laws_file,
 )
 from snakemake.exceptions import WorkflowError
 
@@ -37,6 +51,10 @@ export_library_path(SRC)
 ANALYSIS_ENV = "../../envs/analysis.yaml"
 EVAL_ENV = "../../envs/eval.yaml"
 
+# Cheap analysis rules run on the submitting node of a cluster (`localrule: LOCAL_ANALYSIS`);
+# `cluster: {local_analysis: false}` submits them as jobs too (docs/cluster.md).
+LOCAL_ANALYSIS = bool(config.get("cluster", {}).get("local_analysis", True))
+
 
 def get_final_output():
     return final_output(config)
@@ -47,13 +65,13 @@ def figure_outputs(stem, caption=None, subcategory=None):
     the CSV it plots."""
     return {
         "png": report(
-            f"results/figures/{stem}.png",
+            figure_file(stem, "png"),
             caption=caption or f"../report/{stem}.rst",
             category=report_section(stem, config),
             subcategory=subcategory or report_subcategory(stem),
         ),
-        "pdf": f"results/figures/{stem}.pdf",
-        "csv": f"results/figures/{stem}.csv",
+        "pdf": figure_file(stem, "pdf"),
+        "csv": figure_file(stem, "csv"),
     }
 
 
@@ -75,21 +93,21 @@ def capability_figure_inputs(wildcards):
     base = figs["base_set"]
     inputs = {
         "families": config["families"],
-        "base_scores": f"results/pca/{base}/scores.csv",
-        "base_explained_variance": f"results/pca/{base}/explained_variance.csv",
-        "base_loadings": f"results/pca/{base}/loadings.csv",
-        "base_table": f"results/scores/{capability_set(base)['scores']}.csv",
+        "base_scores": pca_file(base, "scores"),
+        "base_explained_variance": pca_file(base, "explained_variance"),
+        "base_loadings": pca_file(base, "loadings"),
+        "base_table": score_table(capability_set(base)["scores"]),
         # The per-family lines are the family-law stage's: the figures only draw them.
-        "family_laws": f"results/family_laws/{base}/pc_vs_log10_flops.csv",
-        "family_lines": f"results/family_laws/{base}/pc_lines.csv",
-        "benchmark_laws": f"results/family_laws/{base}/benchmarks_vs_log10_flops.csv",
-        "benchmark_lines": f"results/family_laws/{base}/benchmark_lines.csv",
+        "family_laws": family_laws_file(base, "table"),
+        "family_lines": family_laws_file(base, "lines"),
+        "benchmark_laws": family_laws_file(base, "benchmarks"),
+        "benchmark_lines": family_laws_file(base, "benchmark_lines"),
     }
     if figs.get("instruct_set"):
-        inputs["instruct_explained_variance"] = (
-            f"results/pca/{figs['instruct_set']}/explained_variance.csv"
+        inputs["instruct_explained_variance"] = pca_file(
+            figs["instruct_set"], "explained_variance"
         )
-        inputs["instruct_loadings"] = f"results/pca/{figs['instruct_set']}/loadings.csv"
+        inputs["instruct_loadings"] = pca_file(figs["instruct_set"], "loadings")
     return inputs
 
 
@@ -107,10 +125,6 @@ def passuntil_model(series, name):
 def passuntil_models(series):
     # Ordered by N so that the held-out models are the largest.
     return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
-
-
-def passuntil_dir(series, task):
-    return f"results/passuntil/{series}/{task}"
 
 
 def passuntil_figure_inputs(wildcards=None):
@@ -133,13 +147,11 @@ def experiment_block(name):
 def experiment_inputs(wildcards):
     block = experiment_block(wildcards.experiment)
     return {
-        "scores": f"results/scores/{block['data']['scores']}.csv",
+        "scores": score_table(block["data"]["scores"]),
         "targets": block["data"]["targets_csv"],
         "families": config["families"],
     }
 
-
-FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps", "family_lines")
 
 # The paper figures of config/figures.yaml, every panel checked against `experiments:` here, when
 # the workflow is parsed: a panel naming a missing experiment stops the run before any job.
@@ -203,7 +215,7 @@ def selection_config():
     return config.get("selection", {})
 
 
-def selection_eval_config():
+def selection_heldout_config():
     return selection_config().get("evaluation", {})
 
 

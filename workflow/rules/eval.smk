@@ -75,7 +75,7 @@ if EVAL_PLAN is not None:
             "logs/eval/{name}/aggregate.log",
         wildcard_constraints:
             name="[A-Za-z0-9_.-]+",
-        localrule: True
+        localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
         params:

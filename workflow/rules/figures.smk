@@ -11,7 +11,7 @@ if config.get("capability_figures"):
             **figures_outputs(*capability_figure_stems(config)),
         log:
             "logs/figures/capability.log",
-        localrule: True
+        localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
         params:

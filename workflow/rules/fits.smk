@@ -9,20 +9,20 @@ rule fit_experiment:
         unpack(experiment_inputs),
     output:
         fits=report(
-            "results/fits/{experiment}.csv",
+            fits_table("{experiment}"),
             caption="../report/fit_table.rst",
             category=TABLES_SECTION,
             subcategory="Fit tables",
         ),
-        predictions="results/fits/{experiment}/predictions.csv",
-        curves="results/fits/{experiment}/curves.csv",
-        reference_lines="results/fits/{experiment}/reference_lines.csv",
-        sweeps="results/fits/{experiment}/sweeps.csv",
-        family_lines="results/fits/{experiment}/family_lines.csv",
-        prereg="results/prereg/{experiment}.json",
+        predictions=fit_file("{experiment}", "predictions"),
+        curves=fit_file("{experiment}", "curves"),
+        reference_lines=fit_file("{experiment}", "reference_lines"),
+        sweeps=fit_file("{experiment}", "sweeps"),
+        family_lines=fit_file("{experiment}", "family_lines"),
+        prereg=prereg_json("{experiment}"),
     log:
         "logs/fits/{experiment}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -38,13 +38,10 @@ rule fit_experiment:
 
 rule preregistration:
     input:
-        prereg=expand(
-            "results/prereg/{experiment}.json",
-            experiment=list(config.get("experiments", {})),
-        ),
+        prereg=[prereg_json(n) for n in config.get("experiments", {})],
         scores=lambda w: sorted(
             {
-                f"results/scores/{b['data']['scores']}.csv"
+                score_table(b["data"]["scores"])
                 for b in config.get("experiments", {}).values()
             }
         ),
@@ -53,28 +50,25 @@ rule preregistration:
         ),
         families=config["families"],
     output:
-        scored=expand(
-            "results/prereg/{experiment}_scored.csv",
-            experiment=list(config.get("experiments", {})),
-        ),
+        scored=[prereg_scored(n) for n in config.get("experiments", {})],
         table=report(
-            "results/prereg/table_c1.csv",
+            PREREG_TABLE,
             caption="../report/table_c1.rst",
             category=TABLES_SECTION,
             subcategory="Table C.1",
         ),
     log:
         "logs/prereg/preregistration.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
         experiments={
             n: {
-                "prereg": f"results/prereg/{n}.json",
-                "scores": f"results/scores/{b['data']['scores']}.csv",
+                "prereg": prereg_json(n),
+                "scores": score_table(b["data"]["scores"]),
                 "targets": b["data"]["targets_csv"],
-                "scored": f"results/prereg/{n}_scored.csv",
+                "scored": prereg_scored(n),
             }
             for n, b in config.get("experiments", {}).items()
         },
@@ -89,20 +83,17 @@ if config.get("experiments"):
             name:
                 f"law_figures_{_job}"
             input:
-                fits=expand(
-                    "results/fits/{experiment}.csv",
-                    experiment=list(config["experiments"]),
-                ),
-                tables=expand(
-                    "results/fits/{experiment}/{table}.csv",
-                    experiment=list(config["experiments"]),
-                    table=FIT_TABLES,
-                ),
+                fits=[fits_table(n) for n in config["experiments"]],
+                tables=[
+                    fit_file(n, table)
+                    for n in config["experiments"]
+                    for table in FIT_TABLES
+                ],
             output:
                 **law_figure_outputs(_job),
             log:
                 f"logs/figures/laws_{_job}.log",
-            localrule: True
+            localrule: LOCAL_ANALYSIS
             conda:
                 ANALYSIS_ENV
             params:

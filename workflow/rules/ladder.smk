@@ -70,7 +70,7 @@ rule ladder_sheet:
         f"{LADDER_DIR}/models.tsv",
     log:
         "logs/ladder/sheet.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

@@ -18,7 +18,7 @@ rule passuntil_sample:
     log:
         "logs/passuntil/{series}/{task}/sample_{model}.log",
     conda:
-        "../../envs/eval.yaml"
+        EVAL_ENV
     threads: PU.get("resources", {}).get("threads", 1)
     resources:
         mem_mb=PU.get("resources", {}).get("mem_mb", 8000),
@@ -46,7 +46,7 @@ rule passuntil_estimate:
     log:
         "logs/passuntil/{series}/{task}/estimate.log",
     conda:
-        "../../envs/analysis.yaml"
+        ANALYSIS_ENV
     params:
         models=lambda wc: [m["name"] for m in passuntil_models(wc.series)],
         sizes=lambda wc: [float(m["N"]) for m in passuntil_models(wc.series)],
@@ -67,7 +67,7 @@ rule passuntil_law:
     log:
         "logs/passuntil/{series}/{task}/law.log",
     conda:
-        "../../envs/analysis.yaml"
+        ANALYSIS_ENV
     params:
         law=PU.get("law", {}),
     script:
@@ -86,7 +86,7 @@ for _fig in PASSUNTIL_FIGURES:
         log:
             f"logs/passuntil/{_fig}.log",
         conda:
-            "../../envs/analysis.yaml"
+            ANALYSIS_ENV
         params:
             figure=_fig,
             runs=[{"series": s, "task": t} for s, t in passuntil_runs(config)],

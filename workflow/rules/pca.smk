@@ -5,17 +5,14 @@
 
 rule capability_pca:
     input:
-        scores=lambda w: f"results/scores/{capability_set(w.set)['scores']}.csv",
+        scores=lambda w: score_table(capability_set(w.set)["scores"]),
         families=config["families"],
     output:
-        explained_variance="results/pca/{set}/explained_variance.csv",
-        loadings="results/pca/{set}/loadings.csv",
-        scores="results/pca/{set}/scores.csv",
-        imputed="results/pca/{set}/imputed.csv",
-        provenance="results/pca/{set}/provenance.json",
+        **{table: pca_file("{set}", table) for table in PCA_TABLES},
+        provenance=pca_file("{set}", "provenance", "json"),
     log:
         "logs/pca/{set}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -28,16 +25,16 @@ rule capability_pca:
 
 rule family_laws:
     input:
-        scores="results/pca/{set}/scores.csv",
-        score_table=lambda w: f"results/scores/{capability_set(w.set)['scores']}.csv",
+        scores=pca_file("{set}", "scores"),
+        score_table=lambda w: score_table(capability_set(w.set)["scores"]),
     output:
-        table="results/family_laws/{set}/pc_vs_log10_flops.csv",
-        lines="results/family_laws/{set}/pc_lines.csv",
-        benchmarks="results/family_laws/{set}/benchmarks_vs_log10_flops.csv",
-        benchmark_lines="results/family_laws/{set}/benchmark_lines.csv",
+        table=family_laws_file("{set}", "table"),
+        lines=family_laws_file("{set}", "lines"),
+        benchmarks=family_laws_file("{set}", "benchmarks"),
+        benchmark_lines=family_laws_file("{set}", "benchmark_lines"),
     log:
         "logs/family_laws/{set}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

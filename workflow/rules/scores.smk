@@ -7,10 +7,10 @@ rule import_scores:
         table=lambda w: config["scores"][w.name]["path"],
         families=config["families"],
     output:
-        "results/scores/{name}.csv",
+        score_table("{name}"),
     log:
         "logs/scores/{name}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

@@ -6,20 +6,20 @@
 
 rule selection_guide:
     input:
-        scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
+        scores=lambda w: score_table(selection_config()["scores"]),
         families=config["families"],
     output:
         table=report(
-            "results/selection/table1.csv",
+            SELECTION_FILES["table"],
             caption="../report/table1.rst",
             category=TABLES_SECTION,
             subcategory="Table 1",
         ),
-        heuristic="results/selection/greedy_vs_exact.csv",
-        provenance="results/selection/table1.provenance.json",
+        heuristic=SELECTION_FILES["heuristic"],
+        provenance=SELECTION_FILES["table_provenance"],
     log:
         "logs/selection/guide.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -36,22 +36,24 @@ rule selection_guide:
 
 
 # Held-out evaluation (Fig 7, C.17, C.18): select among the training models of the FLOPs cutoff,
-# fit each GSM8K target on the selected models only, score on the models above the cutoff.
+# fit each GSM8K target on the selected models only (the laws stage's fit), score on the models
+# above the cutoff.
 
 
-rule selection_evaluation:
+rule selection_heldout:
     input:
-        scores=lambda w: f"results/scores/{selection_config()['scores']}.csv",
-        downstream=lambda w: selection_eval_config()["downstream"],
+        scores=lambda w: score_table(selection_config()["scores"]),
+        downstream=lambda w: selection_heldout_config()["downstream"],
         families=config["families"],
     output:
-        curve="results/selection/curve.csv",
-        details="results/selection/curve_details.csv",
-        predictions="results/selection/subset_fits.csv",
-        provenance="results/selection/curve.provenance.json",
+        curve=SELECTION_FILES["curve"],
+        details=SELECTION_FILES["details"],
+        predictions=SELECTION_FILES["predictions"],
+        curves=SELECTION_FILES["curves"],
+        provenance=SELECTION_FILES["provenance"],
     log:
-        "logs/selection/evaluation.log",
-    localrule: True
+        "logs/selection/heldout.log",
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     threads: 2
@@ -62,19 +64,19 @@ rule selection_evaluation:
         max_families=lambda w: selection_config()["max_families"],
         pca_components=config["capability_space"]["n_components"],
         imputation=config["capability_space"]["imputation"],
-        evaluation=lambda w: selection_eval_config(),
+        evaluation=lambda w: selection_heldout_config(),
     script:
-        "../scripts/selection_evaluation.py"
+        "../scripts/selection_heldout.py"
 
 
 rule fig7a_selection_curve:
     input:
-        "results/selection/curve.csv",
+        SELECTION_FILES["curve"],
     output:
         **figure_outputs("fig7a_selection_curve"),
     log:
         "logs/figures/fig7a_selection_curve.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     script:
@@ -83,12 +85,13 @@ rule fig7a_selection_curve:
 
 rule fig7b_selected_fits:
     input:
-        "results/selection/subset_fits.csv",
+        predictions=SELECTION_FILES["predictions"],
+        curves=SELECTION_FILES["curves"],
     output:
         **figure_outputs("fig7b_selected_fits"),
     log:
         "logs/figures/fig7b_selected_fits.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:
@@ -100,12 +103,13 @@ rule fig7b_selected_fits:
 
 rule figC18_random_fits:
     input:
-        "results/selection/subset_fits.csv",
+        predictions=SELECTION_FILES["predictions"],
+        curves=SELECTION_FILES["curves"],
     output:
         **figure_outputs("figC18_random_fits"),
     log:
         "logs/figures/figC18_random_fits.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

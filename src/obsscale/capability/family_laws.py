@@ -8,47 +8,24 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
-from obsscale.capability.scores import FAMILY, FLOPS, log10_flops  # noqa: F401  (log10_flops re-exported)
+from obsscale.capability.scores import FAMILY, FLOPS, log10_flops
+from obsscale.core.estimator import StatefulEstimator
+from obsscale.core.stats import LineFit, fit_line
 
 log = logging.getLogger(__name__)
 
 
-class _OLS:
-    """Ordinary least squares of y on [1, x], with the standard errors and the confidence band of
-    the mean that statsmodels' OLS gives (written out so that the rules that draw or fit family
-    laws do not pay statsmodels' import time)."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray):
-        X = np.column_stack([np.ones_like(x), x])
-        self.xtx_inv = np.linalg.inv(X.T @ X)
-        self.params = self.xtx_inv @ X.T @ y
-        resid = y - X @ self.params
-        self.df_resid = len(y) - 2
-        ss_res, ss_tot = float(resid @ resid), float(((y - y.mean()) ** 2).sum())
-        self.rsquared = 1.0 - ss_res / ss_tot if ss_tot > 0 else np.nan
-        self.scale = ss_res / self.df_resid if self.df_resid > 0 else np.nan
-        self.bse = np.sqrt(np.diag(self.xtx_inv) * self.scale)
-
-    def band(self, x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X = np.column_stack([np.ones_like(x), x])
-        mean = X @ self.params
-        if self.df_resid < 1:  # a line through two points: no residual variance, no band
-            return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
-        se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.xtx_inv, X) * self.scale)
-        half = stdtrit(self.df_resid, 1 - alpha / 2) * se
-        return mean, mean - half, mean + half
-
-
-class FamilyLaws:
+class FamilyLaws(StatefulEstimator):
     """OLS of each target column on log10 FLOPs (1E21) within each family.
 
     `fit(df)` needs columns `Model Family`, `FLOPs (1E21)` and the targets; families with fewer than
     `min_models` models with known FLOPs are skipped.  Learned: `table_` (family, component, n,
-    slope, intercept, r2 and standard errors) and `results_` (the OLS fit per pair), used by
-    `predict` for the 95 % band of the mean.
+    slope, intercept, r2 and standard errors) and `results_` (the OLS fit per pair,
+    `obsscale.core.stats.fit_line`), used by `predict` for the 95 % band of the mean.
     """
+
+    TABLE_COLUMNS = ["family", "component", "n", "slope", "intercept", "r2", "slope_se", "intercept_se"]
 
     def __init__(self, components: Sequence[str] = ("PC-1", "PC-2", "PC-3"), min_models: int = 2):
         self.components = components
@@ -69,20 +46,27 @@ class FamilyLaws:
                 ok = np.isfinite(y)
                 if ok.sum() < self.min_models:
                     continue
-                res = _OLS(x[ok], y[ok])
+                res = fit_line(x[ok], y[ok])
                 self.results_[(family, comp)] = res
                 self.x_range_[(family, comp)] = (float(x[ok].min()), float(x[ok].max()))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    rows.append({
-                        "family": family, "component": comp, "n": int(ok.sum()),
-                        "slope": res.params[1], "intercept": res.params[0],
-                        "r2": res.rsquared if ok.sum() > 2 else np.nan,
-                        "slope_se": res.bse[1] if ok.sum() > 2 else np.nan,
-                        "intercept_se": res.bse[0] if ok.sum() > 2 else np.nan,
-                    })
-        self.table_ = pd.DataFrame(rows, columns=["family", "component", "n", "slope", "intercept", "r2",
-                                                  "slope_se", "intercept_se"])
+                rows.append(_table_row(family, comp, res))
+        self.table_ = pd.DataFrame(rows, columns=self.TABLE_COLUMNS)
         return self
+
+    def _encode_learned(self) -> dict:
+        fits = [{"family": f, "component": c, "intercept": r.intercept, "slope": r.slope, "r2": r.r2, "n": r.n,
+                 "scale": r.scale, "xtx_inv": r.xtx_inv.tolist(), "x_range": list(self.x_range_[(f, c)])}
+                for (f, c), r in self.results_.items()]
+        return {"results_": fits}
+
+    @classmethod
+    def _decode_learned(cls, learned: dict, lists: frozenset = frozenset()) -> dict:
+        results = {(r["family"], r["component"]): LineFit(r["intercept"], r["slope"], r["r2"], r["n"], r["scale"],
+                                                          np.asarray(r["xtx_inv"], float))
+                   for r in learned["results_"]}
+        x_range = {(r["family"], r["component"]): tuple(r["x_range"]) for r in learned["results_"] if "x_range" in r}
+        table = pd.DataFrame([_table_row(f, c, r) for (f, c), r in results.items()], columns=cls.TABLE_COLUMNS)
+        return {"results_": results, "table_": table, "x_range_": x_range}
 
     def predict(self, family: str, component: str, x_log10_flops, alpha: float = 0.05) -> pd.DataFrame:
         """Mean prediction with its (1 − alpha) confidence band at the given log10 FLOPs."""
@@ -106,3 +90,12 @@ class FamilyLaws:
         """Unweighted mean of per-family R² over families with at least `min_models` models."""
         t = self.table_[(self.table_["component"] == component) & (self.table_["n"] >= min_models)]
         return float(t["r2"].mean())
+
+
+def _table_row(family: str, component: str, res: LineFit) -> dict:
+    """One row of `FamilyLaws.table_`; R² and standard errors need a third model."""
+    enough = res.n > 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"family": family, "component": component, "n": res.n, "slope": res.slope,
+                "intercept": res.intercept, "r2": res.r2 if enough else np.nan,
+                "slope_se": res.bse[1] if enough else np.nan, "intercept_se": res.bse[0] if enough else np.nan}

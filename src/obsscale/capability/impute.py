@@ -14,6 +14,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from obsscale.core.estimator import StatefulEstimator
+
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ def _wrap(values: np.ndarray, like: pd.DataFrame | None):
     return pd.DataFrame(values, index=like.index, columns=like.columns)
 
 
-class PCAImputer:
+class PCAImputer(StatefulEstimator):
     """Impute missing cells of a score matrix with its rank-`n_components` PCA reconstruction.
 
     Parameters

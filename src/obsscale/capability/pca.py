@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from obsscale.core.estimator import StatefulEstimator
 
-class CapabilityPCA:
+
+class CapabilityPCA(StatefulEstimator):
     """PCA whose components are the principal capability measures PC-1, PC-2, ...
 
     Learned attributes: `mean_`, `components_` (n_components × n_metrics, rows = loading vectors γ),

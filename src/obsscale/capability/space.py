@@ -13,16 +13,17 @@ import pandas as pd
 from obsscale.capability import scores as D
 from obsscale.capability.impute import PCAImputer
 from obsscale.capability.pca import CapabilityPCA
+from obsscale.core.estimator import StatefulEstimator
 
 log = logging.getLogger(__name__)
 
 
-class CapabilitySpace:
+class CapabilitySpace(StatefulEstimator):
     """Imputation then PCA over `metrics`, fitted on one set of models and applied to others.
 
     `fit(df)` learns `imputer_` and `pca_` from the rows of `df`; `impute(df)` and `transform(df)`
     apply them unchanged, so a backtest is fit(train) + transform(test) and a bootstrap is a refit
-    on resampled rows.
+    on resampled rows.  `to_state()` / `from_state()` freeze and restore both parts.
     """
 
     def __init__(self, metrics: Sequence[str], n_components: int = 5, imputation: dict | None = None):

@@ -1,2 +1,3 @@
 """What every part of obsscale shares: one error base (`errors`), one registry type (`registry`),
-atomic file writes and provenance (`io`), and the shared statistics (`stats`)."""
+the estimators' base with freezing (`estimator`), the shared statistics (`stats`), atomic file
+writes and provenance (`io`)."""

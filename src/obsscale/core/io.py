@@ -74,7 +74,7 @@ def provenance(inputs: dict[str, str | os.PathLike] | None = None, **settings: A
         "inputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items()},
         "settings": settings,
     }
-    for name in ("numpy", "pandas", "scipy", "statsmodels", "sklearn"):
+    for name in ("numpy", "pandas", "scipy", "sklearn"):
         mod = sys.modules.get(name)
         if mod is not None:
             record.setdefault("packages", {})[name] = getattr(mod, "__version__", "?")

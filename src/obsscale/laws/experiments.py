@@ -24,13 +24,9 @@ import pandas as pd
 from obsscale.capability import scores as D
 from obsscale.laws.fit import TargetFit, curve, fit_target, x_axis
 from obsscale.laws.frame import experiment_frame, normalise_target
-from obsscale.laws.law import (
-    ReferenceLine,
-    area_under_error,
-    format_form,
-    mae,
-    mse,
-)
+from obsscale.laws.law import format_form
+from obsscale.laws.metrics import area_under_error, mae, mse
+from obsscale.laws.reference import ReferenceLine
 from obsscale.laws.spec import ROLES, parse_predictors
 from obsscale.laws.splits import describe_split
 

@@ -18,14 +18,12 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.capability.space import CapabilitySpace
+from obsscale.core.stats import fit_line
 from obsscale.laws.frame import normalise_target
-from obsscale.laws.law import (
-    ObservationalScalingLaw,
-    ReferenceLine,
-    bootstrap_law,
-    get_link,
-    percentile_band,
-)
+from obsscale.laws.bootstrap import bootstrap_law, percentile_band
+from obsscale.laws.law import ObservationalScalingLaw
+from obsscale.laws.links import get_link
+from obsscale.laws.reference import ReferenceLine
 from obsscale.laws.spec import PredictorSet
 from obsscale.laws.splits import split_models
 
@@ -75,13 +73,15 @@ def predictor_matrix(frame, pset: PredictorSet, space: CapabilitySpace | None) -
 
 def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet, split=None,
                n_boot: int | None = None, references: bool = True, n_starts: int | None = None,
-               cache: dict | None = None, train_models=None) -> TargetFit:
+               cache: dict | None = None, train_models=None, min_train_models: int | None = None) -> TargetFit:
     """Fit one law.  `cache` shares the capability space between predictor sets of the same target
     and split (the PCA depends only on the training models, not on K).
 
     `train_models` (model names) restricts training to a subset, e.g. a selected model subset
     (paper §5): training-side models outside it get role "discarded" and are neither fitted nor
-    scored; the test side is unchanged."""
+    scored, nor used for the reference line; the test side is unchanged.  `min_train_models`
+    (default K + 2) is the fewest training models a law is fitted on: the selection fits its
+    smallest budgets on fewer models than parameters, as the paper does."""
     y_all = normalise_target(frame[target["column"]], target["range"])
     keep = np.isfinite(y_all)
     frame = frame.loc[keep].reset_index(drop=True)
@@ -98,21 +98,15 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
                              error=f"only {n_train} training model(s)")
         key = (target["name"], repr(split or target.get("split") or spec["split"]),
                None if train_models is None else tuple(sorted(train_models)))
-        if cache is not None and key in cache:
-            space, pcs = cache[key]
-        else:
-            space = CapabilitySpace(spec["metrics"], n_components=min(spec.get("n_components", 5), len(spec["metrics"])),
-                                    imputation=spec.get("imputation")).fit(frame.loc[train])
-            pcs = space.transform(frame).to_numpy()
-            if cache is not None:
-                cache[key] = (space, pcs)
+        space, pcs = _capability_space(frame, train, spec, key, cache)
         X = pcs[:, : pset.k]
     else:
         X = predictor_matrix(frame, pset, None)
     ok = np.isfinite(X).all(axis=1)
     fit_rows = train & ok
     result = TargetFit(target, pset, frame, None, space, X, y, role)
-    if fit_rows.sum() < pset.k + 2 or np.unique(y[fit_rows]).size < 2:
+    min_train = pset.k + 2 if min_train_models is None else min_train_models
+    if fit_rows.sum() < min_train or np.unique(y[fit_rows]).size < 2:
         result.error = (f"too few training models to fit: {int(fit_rows.sum())} with finite predictors, "
                         f"{np.unique(y[fit_rows]).size} distinct target value(s)")
         log.warning("%s / %s / %s: %s; not fitted", spec["name"], target["name"], pset.name, result.error)
@@ -134,8 +128,22 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
     return result
 
 
+def _capability_space(frame: pd.DataFrame, train: np.ndarray, spec: dict, key, cache: dict | None
+                      ) -> tuple[CapabilitySpace, np.ndarray]:
+    """Imputation + PCA fitted on the training rows, and every row's PC scores (cached by target,
+    split and training subset)."""
+    if cache is not None and key in cache:
+        return cache[key]
+    space = CapabilitySpace(spec["metrics"], n_components=min(spec.get("n_components", 5), len(spec["metrics"])),
+                            imputation=spec.get("imputation")).fit(frame.loc[train])
+    result = (space, space.transform(frame).to_numpy())
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
 def _reference_rows(fit: TargetFit, spec: dict, family: str) -> np.ndarray:
-    rows = (fit.frame[D.FAMILY] == family).to_numpy() & np.isfinite(fit.X).all(axis=1)
+    rows = (fit.frame[D.FAMILY] == family).to_numpy() & np.isfinite(fit.X).all(axis=1) & (fit.role != "discarded")
     if spec["reference_fit_set"] == "train":
         rows &= fit.role == "train"
     return rows
@@ -174,7 +182,7 @@ def curve(fit: TargetFit, ref: ReferenceLine | None = None, n: int = 100, margin
         x = ref.equivalent_log10_flops(law.decision_function(np.nan_to_num(fit.X)))
     else:
         return pd.DataFrame()
-    x = x[np.isfinite(x)]
+    x = x[np.isfinite(x) & (fit.role != "discarded")]
     lo, hi = x.min(), x.max()
     grid = np.linspace(lo - margin * (hi - lo), hi + margin * (hi - lo), n)
     if fit.predictors.kind == "compute":
@@ -195,8 +203,8 @@ def curve(fit: TargetFit, ref: ReferenceLine | None = None, n: int = 100, margin
                 if not np.isfinite(p).all():
                     continue
                 P = p[0] + fit.X[rows] @ p[1: law.n_features_in_ + 1]
-                w, b = np.polyfit(lx, P, 1)
-                samples.append(link.function(w * grid + b, p[law.n_features_in_ + 1:]))
+                line = fit_line(lx, P)
+                samples.append(link.function(line.slope * grid + line.intercept, p[law.n_features_in_ + 1:]))
             if samples:
                 band_lo, band_hi = percentile_band(np.array(samples), fit.boot.level)
         d_lo = d_hi = grid * np.nan

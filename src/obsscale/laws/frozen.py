@@ -25,7 +25,9 @@ import pandas as pd
 
 from obsscale.capability import scores as D
 from obsscale.core.errors import InputError, UnknownNameError, did_you_mean
-from obsscale.laws.law import BootstrapBand, ReferenceLine
+from obsscale.laws.bootstrap import BootstrapBand
+from obsscale.laws.law import format_form
+from obsscale.laws.reference import ReferenceLine
 from obsscale.laws.prereg import frozen_law, law_forms as _law_forms
 from obsscale.laws.spec import parse_predictors
 
@@ -292,7 +294,8 @@ def law_forms(laws: Sequence[FrozenLaw]) -> list[dict]:
                "index_train_range": list(law.index_range_)}
         forms = _law_forms(law.entry, law.law_, law.space_)
         if law.predictors_.kind == "compute":  # x is the law's own log10 compute column
-            forms["form_compute"] = law.law_.describe("x")
+            lw = law.law_
+            forms["form_compute"] = format_form(lw.coef_, lw.intercept_, lw.h_, ["x"])
             forms["compute_column"] = law.predictors_.column
         row.update({k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in forms.items()})
         out.append(row)

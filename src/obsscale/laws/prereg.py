@@ -15,39 +15,13 @@ from obsscale.capability.space import CapabilitySpace
 from obsscale.core.io import file_sha256, provenance
 from obsscale.laws.fit import predictor_matrix
 from obsscale.laws.frame import experiment_frame, normalise_target
-from obsscale.laws.law import (
-    ObservationalScalingLaw,
-    format_form,
-    get_link,
-)
+from obsscale.laws.law import ObservationalScalingLaw, format_form
 from obsscale.laws.spec import parse_predictors
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------
 # Preregistration: freeze a law with its capability space; score newer models against it unchanged.
-
-
-def _state(obj) -> dict:
-    out = {"class": type(obj).__name__, "params": {}, "learned": {}}
-    for k, v in vars(obj).items():
-        if k.startswith("_"):
-            continue
-        if isinstance(v, np.ndarray):
-            v = v.tolist() if v.dtype != object else [str(x) for x in v]
-        elif isinstance(v, (np.floating, np.integer, np.bool_)):
-            v = v.item()
-        elif not isinstance(v, (int, float, str, bool, list, tuple, dict, type(None))):
-            continue
-        (out["learned"] if k.endswith("_") else out["params"])[k] = v
-    return out
-
-
-def _restore(cls, state: dict):
-    obj = cls(**state["params"])
-    for k, v in state["learned"].items():
-        setattr(obj, k, np.asarray(v) if isinstance(v, list) else v)
-    return obj
 
 
 def data_hash(*paths) -> str:
@@ -81,7 +55,7 @@ def _law_entry(spec: dict, f, result: dict) -> dict:
     entry["index_range"] = [float(index.min()), float(index.max())] if len(index) else [None, None]
     if f.space is not None:
         entry["capability_space"] = {"metrics": list(spec["metrics"]),
-                                     "imputer": _state(f.space.imputer_), "pca": _state(f.space.pca_)}
+                                     "imputer": f.space.imputer_.to_state(), "pca": f.space.pca_.to_state()}
     if f.reference is not None:
         r = f.reference
         entry["reference_line"] = {"family": r.family, "slope": r.slope, "intercept": r.intercept,
@@ -113,12 +87,7 @@ def freeze_experiment(spec: dict, result: dict, scores_csv, target_csv, families
 
 def frozen_law(entry: dict) -> tuple[ObservationalScalingLaw, CapabilitySpace | None]:
     """Rebuild a frozen law (and its capability space) exactly as registered; nothing is refitted."""
-    law = ObservationalScalingLaw(link=entry["link"], estimator=entry["estimator"])
-    p = np.asarray(entry["params"], float)
-    link = get_link(entry["link"])
-    K = len(p) - 1 - link.n_extra
-    law.params_, law.intercept_, law.coef_ = p, float(p[0]), p[1: K + 1]
-    law.h_, law.n_features_in_, law.status_, law.converged_ = link.height(p[K + 1:]), K, entry["status"], True
+    law = ObservationalScalingLaw.frozen(entry["link"], entry["estimator"], entry["params"], entry["status"])
     space = None
     if "capability_space" in entry:
         from obsscale.capability.impute import PCAImputer
@@ -126,10 +95,8 @@ def frozen_law(entry: dict) -> tuple[ObservationalScalingLaw, CapabilitySpace | 
 
         cs = entry["capability_space"]
         space = CapabilitySpace(cs["metrics"])
-        space.imputer_ = _restore(PCAImputer, cs["imputer"])
-        space.pca_ = _restore(CapabilityPCA, cs["pca"])
-        if getattr(space.pca_, "feature_names_in_", None) is not None:
-            space.pca_.feature_names_in_ = np.asarray(space.pca_.feature_names_in_, dtype=object)
+        space.imputer_ = PCAImputer.from_state(cs["imputer"])
+        space.pca_ = CapabilityPCA.from_state(cs["pca"])
     return law, space
 
 

@@ -12,10 +12,8 @@ from typing import Any
 
 from obsscale.capability import scores as D
 from obsscale.core.errors import ConfigError, did_you_mean
-from obsscale.laws.law import (
-    LINKS,
-    OPTIMISERS,
-)
+from obsscale.laws.links import LINKS
+from obsscale.laws.optimisers import OPTIMISERS
 from obsscale.laws.splits import SPLITS
 
 log = logging.getLogger(__name__)
@@ -100,10 +98,37 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     spec.update(copy.deepcopy(config.get("laws", {}) or {}))
     spec.update(copy.deepcopy(block))
     spec["name"] = name
+    _resolve_data(spec, config.get("scores", {}), path)
+    targets = spec.get("targets")
+    if not isinstance(targets, list) or not targets:
+        raise _err(f"{path}.targets", "needs a non-empty list of targets")
+    seen = set()
+    for i, t in enumerate(targets):
+        t = targets[i] = resolve_target(t, f"{path}.targets[{i}]")
+        if t["name"] in seen:
+            raise _err(f"{path}.targets[{i}].name", f"duplicate target name '{t['name']}'")
+        seen.add(t["name"])
+    for i, p in enumerate(spec["predictors"]):
+        try:
+            parse_predictors(p)
+        except ConfigError as exc:
+            raise _err(f"{path}.predictors[{i}]", str(exc)) from None
+    if spec["main_predictors"] not in spec["predictors"]:
+        spec["main_predictors"] = spec["predictors"][0]
+    check_law_names(spec, path)
+    if spec["preregistered"] not in PREREG_HANDLING:
+        raise _err(f"{path}.preregistered", f"'{spec['preregistered']}' is not one of {PREREG_HANDLING}")
+    if spec["reference_fit_set"] not in ("all", "train"):
+        raise _err(f"{path}.reference_fit_set", "must be 'all' or 'train'")
+    _check_sweeps(spec, path)
+    return spec
+
+
+def _resolve_data(spec: dict, scores: dict, path: str) -> None:
+    """The `data` block (score table, targets CSV, join column, model set) and the metrics."""
     data = spec.get("data")
     if not isinstance(data, dict):
         raise _err(path, "needs a 'data' block (scores, targets_csv)")
-    scores = config.get("scores", {})
     if data.get("scores") not in scores:
         raise _err(f"{path}.data.scores", f"'{data.get('scores')}' is not a score table of `scores:` "
                    f"(known: {sorted(scores)}){did_you_mean(data.get('scores'), scores)}")
@@ -118,51 +143,56 @@ def resolve_experiment(name: str, block: dict, config: dict) -> dict:
     if unknown:
         raise _err(f"{path}.metrics", f"{unknown} are not metrics of score table '{data['scores']}' "
                    f"({scores[data['scores']]['metrics']})")
-    targets = spec.get("targets")
-    if not isinstance(targets, list) or not targets:
-        raise _err(f"{path}.targets", "needs a non-empty list of targets")
-    seen = set()
-    for i, t in enumerate(targets):
-        tp = f"{path}.targets[{i}]"
-        if not isinstance(t, dict) or "column" not in t:
-            raise _err(tp, "needs at least 'column' (the target's column in targets_csv)")
-        t.setdefault("name", re.sub(r"[^A-Za-z0-9_]+", "_", str(t["column"])).strip("_"))
-        t.setdefault("label", t["name"])
-        rng = t.setdefault("range", [0.0, 1.0])
-        if (not isinstance(rng, (list, tuple)) or len(rng) != 2
-                or not all(isinstance(v, (int, float)) for v in rng) or not rng[0] < rng[1]):
-            raise _err(f"{tp}.range", f"must be [floor, ceiling] with floor < ceiling, got {rng!r}")
-        vr = t.get("valid_range")
-        if vr is not None and (not isinstance(vr, (list, tuple)) or len(vr) != 2 or not vr[0] < vr[1]):
-            raise _err(f"{tp}.valid_range", f"must be [low, high] with low < high, got {vr!r}")
-        if t["name"] in seen:
-            raise _err(f"{tp}.name", f"duplicate target name '{t['name']}'")
-        seen.add(t["name"])
-        if "split" in t:
-            _check_split(t["split"], f"{tp}.split")
-    for i, p in enumerate(spec["predictors"]):
-        try:
-            parse_predictors(p)
-        except ConfigError as exc:
-            raise _err(f"{path}.predictors[{i}]", str(exc)) from None
-    if spec["main_predictors"] not in spec["predictors"]:
-        spec["main_predictors"] = spec["predictors"][0]
-    for key, reg, what in (("link", LINKS, "link function"), ("estimator", OPTIMISERS, "estimator")):
-        if spec[key] not in reg:
-            raise _err(f"{path}.{key}", f"unknown {what} '{spec[key]}' (known: {sorted(reg)}){did_you_mean(spec[key], reg)}")
-    _check_split(spec["split"], f"{path}.split")
-    if spec["preregistered"] not in PREREG_HANDLING:
-        raise _err(f"{path}.preregistered", f"'{spec['preregistered']}' is not one of {PREREG_HANDLING}")
-    if spec["reference_fit_set"] not in ("all", "train"):
-        raise _err(f"{path}.reference_fit_set", "must be 'all' or 'train'")
+
+
+def _check_sweeps(spec: dict, path: str) -> None:
     for sname, sweep in (spec.get("sweeps") or {}).items():
         _check_split(sweep.get("split", {}), f"{path}.sweeps.{sname}.split")
         r = sweep.get("test_ratios", {})
         if not {"start", "stop", "num"} <= set(r):
             raise _err(f"{path}.sweeps.{sname}.test_ratios", "needs start, stop, num")
-        unknown = sorted(set(sweep.get("targets") or []) - {t["name"] for t in targets})
+        unknown = sorted(set(sweep.get("targets") or []) - {t["name"] for t in spec["targets"]})
         if unknown:
             raise _err(f"{path}.sweeps.{sname}.targets", f"{unknown} are not targets of this experiment")
+
+
+def resolve_target(entry: dict | str, path: str) -> dict:
+    """A target entry with its defaults: a column name alone, or a mapping with at least `column`
+    (`name`, `label`, `range` [floor, ceiling] of the `minmax_norm` normalisation, `valid_range`,
+    `split`)."""
+    t = {"column": entry} if isinstance(entry, str) else copy.deepcopy(entry)
+    if not isinstance(t, dict) or "column" not in t:
+        raise _err(path, "needs at least 'column' (the target's column in targets_csv)")
+    t.setdefault("name", re.sub(r"[^A-Za-z0-9_]+", "_", str(t["column"])).strip("_"))
+    t.setdefault("label", t["name"])
+    rng = t.setdefault("range", [0.0, 1.0])
+    if (not isinstance(rng, (list, tuple)) or len(rng) != 2
+            or not all(isinstance(v, (int, float)) for v in rng) or not rng[0] < rng[1]):
+        raise _err(f"{path}.range", f"must be [floor, ceiling] with floor < ceiling, got {rng!r}")
+    vr = t.get("valid_range")
+    if vr is not None and (not isinstance(vr, (list, tuple)) or len(vr) != 2 or not vr[0] < vr[1]):
+        raise _err(f"{path}.valid_range", f"must be [low, high] with low < high, got {vr!r}")
+    if "split" in t:
+        _check_split(t["split"], f"{path}.split")
+    return t
+
+
+def check_law_names(spec: dict, path: str) -> None:
+    """The link, optimiser and split of a spec must be registered names."""
+    for key, reg, what in (("link", LINKS, "link function"), ("estimator", OPTIMISERS, "estimator")):
+        if spec[key] not in reg:
+            raise _err(f"{path}.{key}", f"unknown {what} '{spec[key]}' (known: {sorted(reg)}){did_you_mean(spec[key], reg)}")
+    _check_split(spec["split"], f"{path}.split")
+
+
+def law_spec(name: str, path: str, **settings) -> dict:
+    """A spec for fitting laws outside an experiment block (the selection's held-out fits): the
+    experiments' defaults overridden by `settings`, names checked; `path` names the config key in
+    errors."""
+    spec = copy.deepcopy(DEFAULTS)
+    spec.update(copy.deepcopy(settings))
+    spec["name"] = name
+    check_law_names(spec, path)
     return spec
 
 

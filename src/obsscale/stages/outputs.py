@@ -1,8 +1,9 @@
-"""The workflow's final targets as a function of the config.
+"""Where every result lives, and the workflow's final targets as a function of the config.
 
-`rule all` asks for `final_output(config)`: each stage contributes the files its config block
-turns on, so enabling an analysis is a config change.  Kept here (not in the rule files) so that
-it is testable without Snakemake.
+The path helpers below are the one spelling of each `results/...` file: the rule files name their
+outputs with them (a wildcard is passed through as `"{name}"`), and `final_output(config)`, which
+`rule all` asks for, lists the files each stage's config block turns on, so enabling an analysis
+is a config change.  Kept here (not in the rule files) so that it is testable without Snakemake.
 """
 
 from __future__ import annotations
@@ -27,20 +28,111 @@ Config = dict[str, Any]
 FIGURE_EXTENSIONS = ("png", "pdf", "csv")
 
 
+# ---------------------------------------------------------------------------------------------------
+# Paths
+
+
+def figure_file(stem: str, ext: str) -> str:
+    return f"results/figures/{stem}.{ext}"
+
+
 def figure_files(stem: str) -> list[str]:
-    return [f"results/figures/{stem}.{ext}" for ext in FIGURE_EXTENSIONS]
+    return [figure_file(stem, ext) for ext in FIGURE_EXTENSIONS]
+
+
+def score_table(name: str) -> str:
+    """A validated score table of `scores:` (rule `import_scores`)."""
+    return f"results/scores/{name}.csv"
+
+
+PCA_TABLES = ("explained_variance", "loadings", "scores", "imputed")
+
+
+def pca_file(model_set: str, table: str, ext: str = "csv") -> str:
+    """A table of a model set's capability space (rule `capability_pca`)."""
+    return f"results/pca/{model_set}/{table}.{ext}"
+
+
+# The tables of rule `family_laws`: the per-family laws of the PCs and of each raw benchmark on log10
+# FLOPs, and their lines with bands (drawn by the capability figures).
+FAMILY_LAW_TABLES = {
+    "table": "pc_vs_log10_flops",
+    "lines": "pc_lines",
+    "benchmarks": "benchmarks_vs_log10_flops",
+    "benchmark_lines": "benchmark_lines",
+}
+
+
+def family_laws_file(model_set: str, table: str = "table") -> str:
+    """One table of rule `family_laws` for a model set (a key of FAMILY_LAW_TABLES)."""
+    return f"results/family_laws/{model_set}/{FAMILY_LAW_TABLES[table]}.csv"
+
+
+def family_laws_table(model_set: str) -> str:
+    """The per-family PC vs log10 FLOPs laws of a model set (rule `family_laws`)."""
+    return family_laws_file(model_set, "table")
+
+
+FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps", "family_lines")
+
+
+def fits_table(experiment: str) -> str:
+    """One row per fitted law of an experiment (rule `fit_experiment`)."""
+    return f"results/fits/{experiment}.csv"
+
+
+def fit_file(experiment: str, table: str) -> str:
+    """A per-model or per-grid table of an experiment's fits (`FIT_TABLES`)."""
+    return f"results/fits/{experiment}/{table}.csv"
+
+
+def prereg_json(experiment: str) -> str:
+    """An experiment's frozen laws."""
+    return f"results/prereg/{experiment}.json"
+
+
+def prereg_scored(experiment: str) -> str:
+    """Newer models scored against an experiment's frozen laws (rule `preregistration`)."""
+    return f"results/prereg/{experiment}_scored.csv"
+
+
+PREREG_TABLE = "results/prereg/table_c1.csv"
+
+# Model-subset selection (rules `selection_guide` and `selection_heldout`).
+SELECTION_FILES = {
+    "table": "results/selection/table1.csv",
+    "heuristic": "results/selection/greedy_vs_exact.csv",
+    "table_provenance": "results/selection/table1.provenance.json",
+    "curve": "results/selection/curve.csv",
+    "details": "results/selection/curve_details.csv",
+    "predictions": "results/selection/subset_fits.csv",
+    "curves": "results/selection/subset_curves.csv",
+    "provenance": "results/selection/curve.provenance.json",
+}
+
+
+def passuntil_dir(series: str, task: str) -> str:
+    return f"results/passuntil/{series}/{task}"
+
+
+def eval_dir(name: str) -> str:
+    return f"results/eval/{name}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Final targets
 
 
 def score_targets(config: Config) -> list[str]:
-    return [f"results/scores/{name}.csv" for name in config.get("scores", {})]
+    return [score_table(name) for name in config.get("scores", {})]
 
 
 def capability_targets(config: Config) -> list[str]:
     targets = []
     for name in config.get("capability_space", {}).get("sets", {}):
-        targets += [f"results/pca/{name}/{f}.csv" for f in ("explained_variance", "loadings", "scores", "imputed")]
+        targets += [pca_file(name, table) for table in PCA_TABLES]
     for name in config.get("family_laws", {}).get("sets", []):
-        targets.append(f"results/family_laws/{name}/pc_vs_log10_flops.csv")
+        targets.append(family_laws_table(name))
     return targets
 
 
@@ -68,9 +160,8 @@ def law_targets(config: Config) -> list[str]:
         return []
     targets = []
     for exp in experiments:
-        targets += [f"results/fits/{exp}.csv", f"results/fits/{exp}/predictions.csv",
-                    f"results/prereg/{exp}.json", f"results/prereg/{exp}_scored.csv"]
-    targets.append("results/prereg/table_c1.csv")
+        targets += [fits_table(exp), fit_file(exp, "predictions"), prereg_json(exp), prereg_scored(exp)]
+    targets.append(PREREG_TABLE)
     for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in overview_experiments(config))]:
         targets += figure_files(stem)
     return targets
@@ -138,7 +229,7 @@ def passuntil_targets(config: Config) -> list[str]:
         return []
     out = []
     for series, task in passuntil_runs(config):
-        d = f"results/passuntil/{series}/{task}"
+        d = passuntil_dir(series, task)
         out += [f"{d}/samples/{m['name']}.jsonl" for m in pu["series"][series]["models"]]
         out += [f"{d}/estimates.csv", f"{d}/law.csv"]
     return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem)]
@@ -149,7 +240,7 @@ def evaluation_targets(config: Config) -> list[str]:
     ev = config.get("evaluation") or {}
     if not ev.get("enabled", False):
         return []
-    return [f"results/eval/{ev['name']}/scores_tidy.csv", f"results/eval/{ev['name']}/scores_wide.csv"]
+    return [f"{eval_dir(ev['name'])}/scores_tidy.csv", f"{eval_dir(ev['name'])}/scores_wide.csv"]
 
 
 SELECTION_FIGURES = ("fig7a_selection_curve", "fig7b_selected_fits", "figC18_random_fits")
@@ -160,11 +251,11 @@ def selection_targets(config: Config) -> list[str]:
     cfg = config.get("selection") or {}
     if not cfg.get("enabled", False):
         return []
-    targets = ["results/selection/table1.csv"]
+    targets = [SELECTION_FILES["table"]]
     if cfg.get("compare_heuristic", True):
-        targets.append("results/selection/greedy_vs_exact.csv")
+        targets.append(SELECTION_FILES["heuristic"])
     if (cfg.get("evaluation") or {}).get("enabled", False):
-        targets.append("results/selection/curve.csv")
+        targets.append(SELECTION_FILES["curve"])
         targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem)]
     return targets
 

@@ -2,10 +2,10 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.stages.selection import write_selection_evaluation  # noqa: E402
+from obsscale.stages.selection import write_heldout_evaluation  # noqa: E402
 
 ev = dict(snakemake.params.evaluation)
-write_selection_evaluation(
+write_heldout_evaluation(
     scores_csv=snakemake.input.scores,
     downstream_csv=snakemake.input.downstream,
     families_yaml=snakemake.input.families,
@@ -28,6 +28,7 @@ write_selection_evaluation(
     curve_csv=snakemake.output.curve,
     details_csv=snakemake.output.details,
     predictions_csv=snakemake.output.predictions,
+    curves_csv=snakemake.output.curves,
     provenance_json=snakemake.output.provenance,
     n_jobs=snakemake.threads,
 )
