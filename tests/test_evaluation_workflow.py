@@ -192,7 +192,7 @@ def _vllm_skip_reason() -> str | None:
     if not torch.cuda.is_available():
         return "the vLLM backend needs a CUDA device; none is present"
     if importlib.util.find_spec("vllm") is None:
-        return "the vLLM backend needs the optional vllm package (pip install -e .[vllm])"
+        return "the vLLM backend needs the optional vllm package (pip install -r requirements-gpu.txt)"
     return None
 
 

@@ -22,6 +22,8 @@ export_library_path(SRC)
 
 ANALYSIS_ENV = "../../envs/analysis.yaml"
 EVAL_ENV = "../../envs/eval.yaml"
+# The rules' GPU jobs with vLLM: the GPU dependency set (requirements-gpu.txt).
+EVAL_GPU_ENV = "../../envs/eval-gpu.yaml"
 
 
 def get_final_output():
@@ -86,6 +88,12 @@ def passuntil_model(series, name):
 def passuntil_models(series):
     # Ordered by N so that the held-out models are the largest.
     return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
+
+
+def passuntil_default_threads():
+    from obsscale.stages.cluster import default_threads
+
+    return default_threads(PU.get("backend", {}).get("name", "hf"))
 
 
 def passuntil_dir(series, task):

@@ -20,6 +20,7 @@ try:
         bootstrap_iters=snakemake.params.bootstrap_iters,
         seed=snakemake.params.seed,
         suite_name=snakemake.wildcards.suite,
+        threads=snakemake.threads,
     )
 except Exception:
     # The job's log is where a user looks first (docs/evaluation.md): put the reason there too.
