@@ -42,8 +42,8 @@ def format_duration(seconds: float) -> str:
 class Progress:
     """Counts `total` items of work named `what` and logs progress lines to `logger`.
 
-    A line is written at the start, whenever the count passes another `step` of the total, and
-    whenever `interval` seconds passed since the last line (a background thread keeps that
+    A line is written at the start, before the unreported count could pass `step` of the total,
+    at the end, and whenever `interval` seconds passed since the last line (a background thread keeps that
     promise while the work is busy).  Use as a context manager, calling `advance(n)`.
     """
 
@@ -67,7 +67,7 @@ class Progress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = self._last_line = clock()
-        self._next_mark = 1
+        self._last_done = 0
         self._final_written = False
 
     def __enter__(self) -> "Progress":
@@ -83,12 +83,13 @@ class Progress:
             self._thread.join()
 
     def advance(self, n: int = 1) -> None:
+        """Count `n` more items done; log a line if another advance of the same size would
+        leave more than `step` of the total unreported, or a minute passed since the last."""
         with self._lock:
             self.done = min(self.total, self.done + int(n))
-            mark = math.floor(self.done / (self.step * self.total)) if self.total else 0
-            due = self.clock() - self._last_line >= self.interval
-            if mark >= self._next_mark or self.done == self.total or due:
-                self._next_mark = mark + 1
+            unreported = self.done - self._last_done
+            due = self.interval > 0 and self.clock() - self._last_line >= self.interval
+            if unreported + n > self.step * self.total or self.done == self.total or due:
                 self._emit_locked()
 
     def line(self) -> str:
@@ -113,6 +114,7 @@ class Progress:
         self._final_written = self.done == self.total and self.total > 0
         text = self.line()
         self._last_line = self.clock()
+        self._last_done = self.done
         self.lines.append(text)
         self.logger.info("%s", text)
 
