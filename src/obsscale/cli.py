@@ -15,7 +15,7 @@ from obsscale import __version__
 from obsscale.core.errors import InputError
 
 # One module per command group, in the order `obsscale --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("obsscale.commands.prefetch",)
 
 
 def build_parser() -> argparse.ArgumentParser:
