@@ -47,7 +47,11 @@ if EVAL_PLAN is not None:
             suite="[A-Za-z0-9_-]+",
         conda:
             # vLLM rows need the GPU dependency set (requirements-gpu.txt).
-            lambda w: EVAL_GPU_ENV if EVAL_PLAN.model(w.model)["backend"] == "vllm" else EVAL_ENV
+            lambda w: (
+                EVAL_GPU_ENV
+                if EVAL_PLAN.model(w.model)["backend"] == "vllm"
+                else EVAL_ENV
+            )
         # CPUs of the job (sheet column `threads`, default by backend): SLURM's --cpus-per-task.
         threads: lambda w: EVAL_PLAN.resources(w.model)["threads"]
         resources:

@@ -501,6 +501,7 @@ def run_suite(
     try:
         # The model object is made here, as simple_evaluate would, so that its request methods
         # can report progress to the job's log.
+        log.info("loading %s model %s (once for the whole suite)", model_type, model_args)
         lm = lm_eval.api.registry.get_model(model_type).create_from_arg_obj(
             model_args,
             {"batch_size": model.get("batch_size") or 1, "max_batch_size": None, "device": device},
