@@ -375,6 +375,21 @@ def _check_model_exists(row: dict) -> None:
         )
 
 
+def _load_model(model_type: str, model_args: dict, batch_size: Any, device: str | None,
+                progress_interval: float) -> Any:
+    """lm-eval's model object, made as simple_evaluate would make it from the name, with its
+    request methods reporting progress to the job's log (obsscale.evaluation.progress)."""
+    import lm_eval.api.registry
+
+    from obsscale.evaluation.progress import report_progress
+
+    log.info("loading %s model %s (once for the whole suite)", model_type, model_args)
+    lm = lm_eval.api.registry.get_model(model_type).create_from_arg_obj(
+        model_args, {"batch_size": batch_size, "max_batch_size": None, "device": device}
+    )
+    return report_progress(lm, log, interval=progress_interval)
+
+
 def task_config_hash(config: dict) -> str:
     """A hash of one task's resolved lm-eval config (prompt, metrics, shots): the task identity."""
     blob = json.dumps(config, sort_keys=True, default=str)
@@ -407,10 +422,7 @@ def run_suite(
     of a transformers model (the job's CPUs).
     """
     import lm_eval
-    import lm_eval.api.registry
     from lm_eval.tasks import TaskManager
-
-    from obsscale.evaluation.progress import report_progress
 
     output = Path(output)
     _remove_stale_temporaries(output)
@@ -499,14 +511,7 @@ def run_suite(
         cache_prefix,
     )
     try:
-        # The model object is made here, as simple_evaluate would, so that its request methods
-        # can report progress to the job's log.
-        log.info("loading %s model %s (once for the whole suite)", model_type, model_args)
-        lm = lm_eval.api.registry.get_model(model_type).create_from_arg_obj(
-            model_args,
-            {"batch_size": model.get("batch_size") or 1, "max_batch_size": None, "device": device},
-        )
-        report_progress(lm, log, interval=progress_interval)
+        lm = _load_model(model_type, model_args, model.get("batch_size") or 1, device, progress_interval)
         results = lm_eval.simple_evaluate(
             model=lm,
             model_args=model_args,
