@@ -1,9 +1,9 @@
 """Progress lines for the log of a long job: done / total, rate and ETA.
 
-A cluster job's log file is all its user sees (progress bars go to stderr, which SLURM's output
-file keeps only for failed jobs), so the evaluation and sampling stages report through the logging
-module: a line each time another `step` of the work (5 %) is done, and at least once a minute
-while the job is busy, even when nothing finished in that minute.  Work is handed to a backend
+A cluster job's log file is all its user sees (progress bars go to stderr, whose SLURM output
+file the executor plugin deletes when the job succeeds), so the evaluation and sampling stages
+report through the logging module: a line each time another `step` of the work (5 %) is done,
+and at least once a minute while the job is busy, even when nothing finished in that minute.  Work is handed to a backend
 in `chunk_bounds` pieces so that the counts move at least every `step`.
 """
 
@@ -43,8 +43,8 @@ class Progress:
     """Counts `total` items of work named `what` and logs progress lines to `logger`.
 
     A line is written at the start, before the unreported count could pass `step` of the total,
-    at the end, and whenever `interval` seconds passed since the last line (a background thread keeps that
-    promise while the work is busy).  Use as a context manager, calling `advance(n)`.
+    at the end, and whenever `interval` seconds passed since the last line (a background thread
+    keeps that promise while the work is busy).  Use as a context manager, calling `advance(n)`.
     """
 
     def __init__(
@@ -99,7 +99,8 @@ class Progress:
         if self.done and elapsed > 0:
             rate = self.done / elapsed
             eta = (self.total - self.done) / rate
-            text += f", {rate:.3g} {self.unit}/s, elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}"
+            text += (f", {rate:.3g} {self.unit}/s, elapsed {format_duration(elapsed)}, "
+                     f"ETA {format_duration(eta)}")
         else:
             text += f", elapsed {format_duration(elapsed)}, ETA unknown"
         return text

@@ -93,7 +93,8 @@ def gpu_shortage_message(what: str, requested: int, available: int | None) -> st
     if available is None:
         have = "this run declares no 'gpu' resource, so Snakemake would start every GPU job at once"
     else:
-        have = f"this run declares {'no GPUs' if available == 0 else f'only {available} GPU(s)'} (gpu={available})"
+        amount = "no GPUs" if available == 0 else f"only {available} GPU(s)"
+        have = f"this run declares {amount} (gpu={available})"
     return (
         f"{what} needs {requested} GPU(s) per job, but {have}. On a workstation with N GPUs "
         f"add `--resources gpu=N` (N >= {requested}) to the command, or set `gpu: N` under "

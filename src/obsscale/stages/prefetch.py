@@ -78,7 +78,8 @@ def fetch_list(config: dict, root: Path) -> FetchList:
             if is_hub_id(row["model"], root):
                 out.add_model(row["model"], row.get("revision") or None)
             for suite in model_suites(row, evaluation["suites"]):
-                runnable = runnable_benchmarks(plan.suites[suite], evaluation.get("allow_code_execution", False))
+                allow = evaluation.get("allow_code_execution", False)
+                runnable = runnable_benchmarks(plan.suites[suite], allow)
                 for bench in runnable.values():
                     if bench["task"] not in out.lm_eval_tasks:
                         out.lm_eval_tasks.append(bench["task"])
