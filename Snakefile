@@ -1,8 +1,14 @@
 # obsscale: observational scaling laws and PassUntil task scaling laws.
 # The default configuration reproduces the observational-scaling paper from the shipped scores.
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# The library of this checkout (also used by every rule, see workflow/rules/common.smk).
+sys.path.insert(0, f"{workflow.basedir}/src")
+from obsscale.stages.config_numbers import coerce_numbers
 
 
 configfile: "config/config.yaml"
@@ -13,6 +19,8 @@ configfile: "config/figures.yaml"
 report: "workflow/report/workflow.rst"
 
 
+# `1.9e7` is a number to a person and to YAML 1.2, a string to Snakemake's YAML 1.1 reader.
+coerce_numbers(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

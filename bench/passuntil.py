@@ -132,7 +132,7 @@ def gpu_section() -> None:
     try:
         import vllm  # noqa: F401
     except ImportError:
-        print("   vLLM not installed: only HF would be measured; skipped (pip install obsscale[vllm])")
+        print("   vLLM not installed: only HF would be measured; skipped (pip install -r requirements-gpu.txt)")
         return
     from obsscale.passuntil.backends import make_backend
     from support.tiny_models import build_tiny_causal_lm

@@ -307,7 +307,10 @@ def test_plan_lists_jobs_columns_and_resources(tmp_path):
     plan = plan_evaluation(settings, ROOT / "resources/obsscaling/families.yaml", SHEET_SCHEMA, SUITES_SCHEMA)
     assert plan.columns() == list(plan.suites["base"]["benchmarks"])
     assert "results/eval/runs/meta-llama__Llama-2-7b-hf/emergent.json" in plan.jobs()  # the row's own suites
-    assert plan.resources("meta-llama__Llama-2-7b-hf") == {"gpu": 1, "mem_mb": 64 * 1024, "runtime": 480}
+    assert plan.resources("meta-llama__Llama-2-7b-hf") == {
+        "gpu": 1, "gpu_model": "", "mem_mb": 64 * 1024, "runtime": 480, "threads": 8}  # vllm's CPUs
+    assert plan.resources("EleutherAI__pythia-410m-deduped")["threads"] == 8  # the sheet's own
+    assert plan.resources("EleutherAI__pythia-160m-deduped")["threads"] == 4  # hf's default
 
     sheet = write_sheet(tmp_path, "org/a\t\tLlama-2\t7\t2\t\thf\t0")
     sheet.write_text(sheet.read_text().replace("gpus\n", "gpus\tsuites\n").replace("\t0\n", "\t0\tbase,nope\n"))
@@ -316,4 +319,5 @@ def test_plan_lists_jobs_columns_and_resources(tmp_path):
                         SHEET_SCHEMA, SUITES_SCHEMA)
     plan = plan_evaluation({**settings, "model_sheet": str(write_sheet(tmp_path, "org/a\t\tLlama-2\t7\t2\t\thf\t0"))},
                            ROOT / "resources/obsscaling/families.yaml", SHEET_SCHEMA, SUITES_SCHEMA)
-    assert plan.resources("org__a") == {"gpu": 0, "mem_mb": 2048, "runtime": 30}  # config defaults
+    assert plan.resources("org__a") == {  # config defaults
+        "gpu": 0, "gpu_model": "", "mem_mb": 2048, "runtime": 30, "threads": 4}

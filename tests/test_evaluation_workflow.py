@@ -8,7 +8,9 @@ import json
 import math
 import os
 import shutil
+import re
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ pytest.importorskip("torch")
 
 from conftest import SNAKEMAKE, make_workdir  # noqa: E402
 
+from obsscale.core.io import current_umask  # noqa: E402
 from obsscale.evaluation.harness import META_COLUMNS, load_suites, run_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +125,13 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
         assert data["obsscale"]["task_hashes"]["add_gen"]
         # One model load for all four lm-eval tasks of the suite.
         log = (work / f"logs/eval/tiny-{model}/tiny.log").read_text()
-        assert log.count("Initializing hf model") == 1
+        assert log.count("loading hf model") == 1
+        # Progress in the job's log: requests done / total, rate and ETA.
+        assert re.search(r"loglikelihood requests: \d+/\d+ requests \(100%\), [0-9.e+]+ requests/s, "
+                         r"elapsed [0-9:]+, ETA", log), log[-2000:]
+        assert "generate_until requests: 0/" in log
+        # Readable by collaborators: the mode of a new file under the run's umask (0644 under 022).
+        assert stat.S_IMODE((runs / f"tiny-{model}/tiny.json").stat().st_mode) == 0o666 & ~current_umask()
     nothing = run_eval(work, "--until", "eval_aggregate", "-n")
     assert nothing.returncode == 0 and "eval_run" not in nothing.stdout + nothing.stderr
 
@@ -191,7 +200,7 @@ def _vllm_skip_reason() -> str | None:
     if not torch.cuda.is_available():
         return "the vLLM backend needs a CUDA device; none is present"
     if importlib.util.find_spec("vllm") is None:
-        return "the vLLM backend needs the optional vllm package (pip install -e .[vllm])"
+        return "the vLLM backend needs the optional vllm package (pip install -r requirements-gpu.txt)"
     return None
 
 

@@ -13,6 +13,8 @@ What is checked against the scheduler itself:
   - outputs equal those of a run with profiles/local;
   - an unknown partition stops the run with SLURM's own message naming the partition;
   - a rule's `gpu` resource reaches SLURM as a GPU request (`sbatch --gpus=N`);
+  - the evaluation stage's jobs are submitted with their model sheet row's GPUs (and GPU model),
+    CPUs, memory and time limit;
   - the project's workflow (analysis-only targets of the default paper reproduction) gives the
     same tables through SLURM as on one workstation, its analysis rules run on the submitting
     node by default, and with `cluster: {local_analysis: false}` every one is a SLURM job.
@@ -297,3 +299,37 @@ def test_gpu_resource_becomes_a_gpu_request_to_slurm(slurm_cluster, tmp_path):
     text = result.stdout + result.stderr
     assert "--gpus=1" in text, _log(result)
     assert "Invalid generic resource (gres) specification" in text, _log(result)
+
+
+def test_evaluation_jobs_ask_slurm_for_the_sheets_resources(slurm_cluster, tmp_path):
+    # A GPU row (model, CPUs, memory, time of its own) and a CPU row: the sbatch calls the plugin
+    # makes carry them.  The test cluster has no GPUs (SLURM refuses the GPU job) and no hub (the
+    # CPU job fails offline inside SLURM): only the submissions are checked here.
+    import yaml
+
+    work = _copy_workflow(tmp_path / "work")
+    (work / "sheet.tsv").write_text(
+        "model\tfamily\tbackend\tgpus\tgpu_model\tthreads\tmem_gb\truntime_min\n"
+        "EleutherAI/pythia-1b-deduped\tPythia\tvllm\t1\ta100\t6\t1\t30\n"
+        "EleutherAI/pythia-160m-deduped\tPythia\thf\t0\t\t2\t1\t20\n"
+    )
+    config = yaml.safe_load((REPO / "config/evaluation-example.yaml").read_text())
+    config["evaluation"]["model_sheet"] = "sheet.tsv"
+    (work / "eval.yaml").write_text(yaml.safe_dump(config))
+    targets = [f"results/eval/runs/EleutherAI__pythia-{m}-deduped/base.json" for m in ("1b", "160m")]
+    result = snakemake(
+        [*targets, "--profile", REPO / "profiles" / "slurm", *FAST, "--retries", "0", "--keep-going",
+         "--verbose", "--configfile", "eval.yaml"],
+        work,
+        timeout=300,
+    )  # fmt: skip
+    text = result.stdout + result.stderr
+    calls = re.findall(r"sbatch call: (.*)", text)
+    gpu = [c for c in calls if "pythia-1b" in c]
+    cpu = [c for c in calls if "pythia-160m" in c]
+    assert gpu and cpu, _log(result)
+    assert "--gpus=a100:1" in gpu[0] and "--cpus-per-task=6" in gpu[0] and "--mem 1024" in gpu[0], gpu[0]
+    assert "-t 30" in gpu[0], gpu[0]
+    assert "--gpus" not in cpu[0] and "--cpus-per-task=2" in cpu[0] and "--mem 1024" in cpu[0], cpu[0]
+    assert "-t 20" in cpu[0], cpu[0]
+    assert "Invalid generic resource (gres) specification" in text or "node configuration" in text

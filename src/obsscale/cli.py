@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "obsscale.commands.laws",
     "obsscale.commands.validate",
     "obsscale.commands.passuntil",
+    "obsscale.commands.prefetch",
 )
 
 

@@ -8,6 +8,7 @@
 # `gpu` resource must not be local; that is checked here.
 
 # Imported under other names: the Snakefile namespace already has Snakemake's own `RuleInfo`.
+from snakemake.logging import logger as _logger
 from snakemake.resources import Resource as _Resource
 
 import obsscale.stages.cluster as _cluster
@@ -21,13 +22,22 @@ _cluster.check_local_rules(
 )
 
 
+def _planned_for_slurm(rule):
+    # The profile's `default-resources` (profiles/slurm) give every rule slurm_* resources.  A dry
+    # run replaces the cluster executor by Snakemake's "dryrun" one, so this is how a dry run
+    # knows that the real run will ask the scheduler for the GPUs.
+    return any(name.startswith("slurm_") for name in rule.resources.keys())
+
+
 def _gpu_run_settings(rule):
     def settings():
         # Inside a cluster job (exec mode remote) the scheduler has already granted the GPUs.
         if not workflow.is_main_process:
             return None
+        if workflow.dryrun and _planned_for_slurm(rule):
+            return None
         available = dict(workflow.global_resources.unwrapped_items()).get("gpu")
-        return available, workflow.is_local(rule)
+        return available, workflow.is_local(rule), workflow.dryrun
 
     return settings
 
@@ -45,9 +55,14 @@ def _declared_gpus(declared):
     return requested
 
 
+def _gpu_warning(message):
+    _logger.warning(message)
+
+
 # Every job's `gpu` request is checked against the run's settings before it is scheduled, so
 # that a GPU job on a machine declared without GPUs stops the run with a message naming the rule
-# and the setting to change (obsscale.stages.cluster.check_gpu_request).
+# and the flags to add (obsscale.stages.cluster.check_gpu_request).  A dry run only warns, and
+# under a cluster executor the scheduler is asked for the GPUs instead.
 for _r in list(workflow.rules):
     if "gpu" in _r.resources:
         _r.resources["gpu"] = _Resource(
@@ -56,5 +71,6 @@ for _r in list(workflow.rules):
                 _r.name,
                 _declared_gpus(_r.resources["gpu"]),
                 _gpu_run_settings(_r),
+                _gpu_warning,
             ),
         )

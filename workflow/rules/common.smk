@@ -50,6 +50,8 @@ export_library_path(SRC)
 
 ANALYSIS_ENV = "../../envs/analysis.yaml"
 EVAL_ENV = "../../envs/eval.yaml"
+# The rules' GPU jobs with vLLM: the GPU dependency set (requirements-gpu.txt).
+EVAL_GPU_ENV = "../../envs/eval-gpu.yaml"
 
 # Cheap analysis rules run on the submitting node of a cluster (`localrule: LOCAL_ANALYSIS`);
 # `cluster: {local_analysis: false}` submits them as jobs too (docs/cluster.md).
@@ -125,6 +127,12 @@ def passuntil_model(series, name):
 def passuntil_models(series):
     # Ordered by N so that the held-out models are the largest.
     return sorted(PU["series"][series]["models"], key=lambda m: float(m["N"]))
+
+
+def passuntil_default_threads():
+    from obsscale.stages.cluster import default_threads
+
+    return default_threads(PU.get("backend", {}).get("name", "hf"))
 
 
 def passuntil_figure_inputs(wildcards=None):

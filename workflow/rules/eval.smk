@@ -46,9 +46,17 @@ if EVAL_PLAN is not None:
             model="[A-Za-z0-9._-]+",
             suite="[A-Za-z0-9_-]+",
         conda:
-            EVAL_ENV
+            # vLLM rows need the GPU dependency set (requirements-gpu.txt).
+            lambda w: (
+                EVAL_GPU_ENV
+                if EVAL_PLAN.model(w.model)["backend"] == "vllm"
+                else EVAL_ENV
+            )
+        # CPUs of the job (sheet column `threads`, default by backend): SLURM's --cpus-per-task.
+        threads: lambda w: EVAL_PLAN.resources(w.model)["threads"]
         resources:
             gpu=lambda w: EVAL_PLAN.resources(w.model)["gpu"],
+            gpu_model=lambda w: EVAL_PLAN.resources(w.model)["gpu_model"],
             mem_mb=lambda w: EVAL_PLAN.resources(w.model)["mem_mb"],
             runtime=lambda w: EVAL_PLAN.resources(w.model)["runtime"],
         params:

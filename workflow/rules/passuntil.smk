@@ -18,12 +18,14 @@ rule passuntil_sample:
     log:
         "logs/passuntil/{series}/{task}/sample_{model}.log",
     conda:
-        EVAL_ENV
-    threads: PU.get("resources", {}).get("threads", 1)
+        EVAL_GPU_ENV if PU.get("backend", {}).get("name") == "vllm" else EVAL_ENV
+    # CPUs of the job (SLURM --cpus-per-task): `passuntil.resources.threads`, else by backend.
+    threads: PU.get("resources", {}).get("threads", passuntil_default_threads())
     resources:
         mem_mb=PU.get("resources", {}).get("mem_mb", 8000),
         runtime=PU.get("resources", {}).get("runtime", 720),
         gpu=PU.get("resources", {}).get("gpu", 0),
+        gpu_model=PU.get("resources", {}).get("gpu_model", ""),
     params:
         model_path=lambda wc: passuntil_model(wc.series, wc.model)["path"],
         backend=PU.get("backend", {}).get("name", "hf"),

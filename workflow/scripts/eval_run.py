@@ -6,6 +6,11 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
+from obsscale.core.gpus import claim_gpus  # noqa: E402
+
+# Devices of this job's own on a workstation, before anything touches CUDA (under SLURM: kept).
+claim_gpus(snakemake.resources.gpu)
+
 from obsscale.evaluation.harness import run_suite  # noqa: E402
 
 try:
@@ -21,6 +26,7 @@ try:
         seed=snakemake.params.seed,
         suite_name=snakemake.wildcards.suite,
         sandbox=snakemake.params.sandbox,
+        threads=snakemake.threads,
     )
 except Exception:
     # The job's log is where a user looks first (docs/evaluation.md): put the reason there too.

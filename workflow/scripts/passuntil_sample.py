@@ -2,6 +2,11 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
+from obsscale.core.gpus import claim_gpus  # noqa: E402
+
+# Devices of this job's own on a workstation, before anything touches CUDA (under SLURM: kept).
+claim_gpus(snakemake.resources.gpu)
+
 from obsscale.stages.passuntil import run_sampling  # noqa: E402
 
 options = dict(snakemake.params.backend_options)

@@ -31,6 +31,7 @@ import yaml
 
 from obsscale.core.errors import InputError
 from obsscale.core.io import atomic_path, write_csv
+from obsscale.stages.cluster import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,15 @@ SHEET_DEFAULTS: dict[str, Any] = {
     "dtype": "auto",
     "batch_size": "1",
     "gpus": 0,
+    "gpu_model": "",
+    "threads": None,
     "mem_gb": None,
     "runtime_min": None,
     "suites": "",
     "model_args": "",
 }
 NUMERIC_FIELDS = ("params_b", "tokens_t", "flops_1e21", "mem_gb", "runtime_min")
-INTEGER_FIELDS = ("gpus",)
+INTEGER_FIELDS = ("gpus", "threads")
 
 
 class EvaluationConfigError(InputError):
@@ -284,13 +287,21 @@ class EvaluationPlan:
                     columns.append(column)
         return columns
 
-    def resources(self, slug: str) -> dict[str, int]:
-        """Snakemake resources of a model's jobs: `gpu`, `mem_mb`, `runtime` (minutes)."""
+    def resources(self, slug: str) -> dict[str, Any]:
+        """Snakemake resources of a model's jobs: `gpu`, `gpu_model` ('' = any), `mem_mb`,
+        `runtime` (minutes), and the job's `threads` (CPUs; the backend's default if empty)."""
         row = self.model(slug)
         defaults = self.settings.get("default_resources") or {}
         mem_gb = row.get("mem_gb") or defaults.get("mem_gb", 16)
         runtime = row.get("runtime_min") or defaults.get("runtime_min", 240)
-        return {"gpu": int(row.get("gpus") or 0), "mem_mb": int(mem_gb * 1024), "runtime": int(runtime)}
+        threads = row.get("threads") or default_threads(row.get("backend"))
+        return {
+            "gpu": int(row.get("gpus") or 0),
+            "gpu_model": str(row.get("gpu_model") or ""),
+            "mem_mb": int(mem_gb * 1024),
+            "runtime": int(runtime),
+            "threads": int(threads),
+        }
 
 
 def plan_evaluation(
@@ -364,6 +375,21 @@ def _check_model_exists(row: dict) -> None:
         )
 
 
+def _load_model(model_type: str, model_args: dict, batch_size: Any, device: str | None,
+                progress_interval: float) -> Any:
+    """lm-eval's model object, made as simple_evaluate would make it from the name, with its
+    request methods reporting progress to the job's log (obsscale.evaluation.progress)."""
+    import lm_eval.api.registry
+
+    from obsscale.evaluation.progress import report_progress
+
+    log.info("loading %s model %s (once for the whole suite)", model_type, model_args)
+    lm = lm_eval.api.registry.get_model(model_type).create_from_arg_obj(
+        model_args, {"batch_size": batch_size, "max_batch_size": None, "device": device}
+    )
+    return report_progress(lm, log, interval=progress_interval)
+
+
 def task_config_hash(config: dict) -> str:
     """A hash of one task's resolved lm-eval config (prompt, metrics, shots): the task identity."""
     blob = json.dumps(config, sort_keys=True, default=str)
@@ -383,6 +409,8 @@ def run_suite(
     device: str | None = None,
     suite_name: str = "",
     sandbox: str | None = None,
+    threads: int | None = None,
+    progress_interval: float = 60.0,
 ) -> dict:
     """Evaluate one model on every task of one suite in a single lm-eval call.
 
@@ -390,7 +418,9 @@ def run_suite(
     and suite under `cache_dir`) keeps every answered request, so a job that is killed and
     restarted re-computes only what was not answered yet.  The results JSON is written whole
     (lm-eval's configs, versions, seeds and environment) to a temporary file and renamed onto
-    `output` only when complete.
+    `output` only when complete.  Progress lines (requests done / total, rate, ETA) go to the
+    log at least every 5 % and every `progress_interval` seconds; `threads` caps the CPU threads
+    of a transformers model (the job's CPUs).
 
     Benchmarks of the project's own code tasks (`code_tasks.SANDBOXED_TASKS`, e.g. HumanEval) judge
     generated code in the sandbox of mode `sandbox` (default bwrap); where it cannot run, the suite
@@ -420,10 +450,13 @@ def run_suite(
     _check_model_exists(model)
     model_type, model_args = lm_eval_model(model)
 
-    if device is None and model_type == "hf":
+    if model_type == "hf":
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if threads:
+            torch.set_num_threads(int(threads))
     include_paths = [str(Path(p).resolve()) for p in include_paths or []] + [str(TASKS_DIR)]
     started = time.time()
     # Index only local task folders when they hold every task of the suite: indexing lm-eval's
@@ -491,8 +524,9 @@ def run_suite(
         cache_prefix,
     )
     try:
+        lm = _load_model(model_type, model_args, model.get("batch_size") or 1, device, progress_interval)
         results = lm_eval.simple_evaluate(
-            model=model_type,
+            model=lm,
             model_args=model_args,
             tasks=task_objects,
             task_manager=task_manager,
@@ -515,6 +549,7 @@ def run_suite(
         ) from e
     if results is None:  # non-zero rank of a distributed run: rank 0 writes the file
         return {}
+    results["config"]["model"] = model_type  # as simple_evaluate records a model given by name
     results.pop("samples", None)
     results["obsscale"] = {
         "model": {k: v for k, v in model.items() if not _is_nan(v)},

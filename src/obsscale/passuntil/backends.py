@@ -166,14 +166,15 @@ class StopOnStrings:
 
 @register("vllm")
 class VLLMBackend(Backend):
-    """vLLM offline inference (GPU); optional dependency `obsscale[vllm]`."""
+    """vLLM offline inference (GPU); needs the GPU dependency set, requirements-gpu.txt."""
 
     def __init__(self, path: str, dtype: str = "auto", gpu_memory_utilization: float = 0.9,
                  max_model_len: int | None = None, tensor_parallel_size: int = 1, **_ignored):
         try:
             from vllm import LLM, SamplingParams
         except ImportError as exc:  # pragma: no cover - optional dependency
-            raise ImportError("the vllm backend needs `pip install obsscale[vllm]` and a GPU") from exc
+            raise ImportError("the vllm backend needs a GPU and the GPU dependency set "
+                              "(pip install -r requirements-gpu.txt)") from exc
         self.SamplingParams = SamplingParams
         kwargs = dict(model=str(path), dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
                       tensor_parallel_size=tensor_parallel_size, seed=0,

@@ -10,12 +10,24 @@ from dataclasses import dataclass
 from obsscale.core.errors import InputError
 
 __all__ = [
+    "DEFAULT_THREADS",
     "GpuResourceError",
     "RuleInfo",
     "check_gpu_request",
     "check_local_rules",
     "checked_gpu_resource",
+    "default_threads",
 ]
+
+# CPUs of an evaluation or sampling job when the model sheet / config leaves them empty, by
+# backend: transformers runs the model (on the CPU) or feeds it (on a GPU) with a few threads;
+# vLLM also tokenizes, schedules and detokenizes on the CPU beside each GPU worker.
+DEFAULT_THREADS = {"hf": 4, "vllm": 8, "simulated": 1}
+
+
+def default_threads(backend: str | None) -> int:
+    """The CPUs (Snakemake `threads`) of a job of `backend` that sets none itself."""
+    return DEFAULT_THREADS.get(backend or "hf", 1)
 
 
 class GpuResourceError(InputError):
@@ -71,37 +83,44 @@ def check_gpu_request(
         )
     if requested == 0 or not runs_locally:
         return requested
-    if available is None:
-        raise GpuResourceError(
-            f"{what} needs {requested} GPU(s) per job, but this run declares no 'gpu' resource, "
-            "so Snakemake would start every GPU job at once on this machine. Run with "
-            "--profile profiles/local after setting `resources: gpu: <number of GPUs>` there, "
-            "or add --resources gpu=<number of GPUs>; on a cluster use --profile profiles/slurm"
-        )
-    if requested > available:
-        have = "no GPUs" if available == 0 else f"only {available} GPU(s)"
-        raise GpuResourceError(
-            f"{what} needs {requested} GPU(s) per job, but this run declares {have} "
-            f"(gpu={available}). Set `resources: gpu: <number of GPUs>` in profiles/local or "
-            "pass --resources gpu=<number of GPUs>; without GPUs, run the stage on the CPU "
-            "(see its docs) or on a cluster with --profile profiles/slurm"
-        )
+    if available is None or requested > available:
+        raise GpuResourceError(gpu_shortage_message(what, requested, available))
     return requested
+
+
+def gpu_shortage_message(what: str, requested: int, available: int | None) -> str:
+    """Why a job's GPUs cannot be had on this machine, and the exact flags that fix it."""
+    if available is None:
+        have = "this run declares no 'gpu' resource, so Snakemake would start every GPU job at once"
+    else:
+        amount = "no GPUs" if available == 0 else f"only {available} GPU(s)"
+        have = f"this run declares {amount} (gpu={available})"
+    return (
+        f"{what} needs {requested} GPU(s) per job, but {have}. On a workstation with N GPUs "
+        f"add `--resources gpu=N` (N >= {requested}) to the command, or set `gpu: N` under "
+        "`resources:` in profiles/local/config.yaml and run with `--profile profiles/local`; "
+        "on a SLURM cluster run with `--profile profiles/slurm`, which asks the scheduler for "
+        "the GPUs instead; without GPUs, give the job's model gpus=0 (docs/cluster.md)"
+    )
 
 
 def checked_gpu_resource(
     rule: str,
     requested: Callable[..., object],
-    run_settings: Callable[[], tuple[int | None, bool] | None],
+    run_settings: Callable[[], tuple[int | None, bool, bool] | None],
+    warn: Callable[[str], None] | None = None,
 ) -> Callable[..., object]:
     """A resource function for Snakemake's `gpu` resource of `rule` that checks each job's
     request with `check_gpu_request` before the job is scheduled.
 
     `requested(wildcards, input, threads, attempt)` gives the rule's own value;
     `run_settings()` gives (the run's global gpu resource or None, whether the rule runs on this
-    machine), or None where no check applies (inside a job a cluster has already granted).
-    The check runs here, in plain Python, so that Snakemake reports the error message itself.
+    machine, whether this is a dry run), or None where no check applies (inside a job a cluster
+    has already granted, or a run planned for a cluster scheduler).  A dry run never fails on
+    GPUs: the message goes to `warn`, once per rule.  Otherwise the check raises here, in plain
+    Python, so that Snakemake reports the error message itself.
     """
+    warned: list[str] = []
 
     def gpu(wildcards, input, threads, attempt):
         value = requested(wildcards, input, threads, attempt)
@@ -109,7 +128,15 @@ def checked_gpu_resource(
         # Not yet known (e.g. depends on an input that does not exist yet): checked later.
         if settings is None or isinstance(value, str):
             return value
-        available, runs_locally = settings
-        return check_gpu_request(value, available, runs_locally=runs_locally, rule=rule)
+        available, runs_locally, dry_run = settings
+        try:
+            return check_gpu_request(value, available, runs_locally=runs_locally, rule=rule)
+        except GpuResourceError as err:
+            if not dry_run or isinstance(value, bool) or not isinstance(value, int):
+                raise
+            if warn is not None and not warned:
+                warned.append(str(err))
+                warn(f"dry run: {err}")
+            return value
 
     return gpu

@@ -56,6 +56,10 @@ def run_sampling(task_yaml: str, model: str, model_path: str, log_path: str,
     identity = model_identity(model_path, backend, backend_options)
     work = work_log_path(log_path)
     be = make_backend(backend, model_path, **(backend_options or {}))
+    if progress:  # progress lines in the job's log (samples done / total, rate, ETA)
+        from obsscale.passuntil.progress import ProgressBackend
+
+        be = ProgressBackend(be, log)
     summary = pass_until(task, be, model, work, check_workers=check_workers, progress=progress,
                          identity=identity)
     with atomic_path(log_path) as tmp:
