@@ -120,6 +120,11 @@ def _reason(verdict: str, timed_out: bool, rc: int | None, limits):
         return "error", verdict[7:]
     if rc is not None and rc < 0:
         return "killed", f"killed by signal {-rc} before the tests finished"
+    if rc is not None and 128 < rc < 128 + 65:
+        # bubblewrap's init reports a child killed by signal n as status 128 + n (e.g. SIGXCPU at
+        # the CPU-time limit: 152); a program may also exit with such a status itself, which is
+        # a failure either way.
+        return "killed", f"killed by signal {rc - 128} (status {rc}) before the tests finished"
     if verdict == "garbled":
         return "exited", "the program wrote on the harness channel; not a pass"
     return "exited", f"exited (status {rc}) before the tests finished"
