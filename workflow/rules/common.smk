@@ -156,3 +156,12 @@ def selection_config():
 
 def selection_eval_config():
     return selection_config().get("evaluation", {})
+
+
+# NMF of the benchmark matrix (workflow/rules/nmf.smk).
+def nmf_tables():
+    nmf_set = config.get("nmf", {}).get("set", "base8")
+    return {
+        t: f"results/nmf/{nmf_set}/{t}.csv"
+        for t in ("components", "weights", "family_laws", "error_curve")
+    }

@@ -11,6 +11,8 @@ if config.get("capability_figures"):
             **figures_outputs(*capability_figure_stems(config)),
         log:
             "logs/figures/capability.log",
+        benchmark:
+            "benchmarks/figures/capability.tsv"
         localrule: True
         conda:
             ANALYSIS_ENV

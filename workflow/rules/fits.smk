@@ -15,6 +15,8 @@ rule fit_experiment:
         prereg="results/prereg/{experiment}.json",
     log:
         "logs/fits/{experiment}.log",
+    benchmark:
+        "benchmarks/fits/{experiment}.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -53,6 +55,8 @@ rule preregistration:
         table="results/prereg/table_c1.csv",
     log:
         "logs/prereg/preregistration.log",
+    benchmark:
+        "benchmarks/prereg/preregistration.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -90,6 +94,8 @@ if config.get("experiments"):
                 **law_figure_outputs(_job),
             log:
                 f"logs/figures/laws_{_job}.log",
+            benchmark:
+                f"benchmarks/figures/laws_{_job}.tsv"
             localrule: True
             conda:
                 ANALYSIS_ENV

@@ -14,6 +14,8 @@ rule capability_pca:
         provenance="results/pca/{set}/provenance.json",
     log:
         "logs/pca/{set}.log",
+    benchmark:
+        "benchmarks/pca/{set}.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -32,6 +34,8 @@ rule family_laws:
         "results/family_laws/{set}/pc_vs_log10_flops.csv",
     log:
         "logs/family_laws/{set}.log",
+    benchmark:
+        "benchmarks/family_laws/{set}.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV

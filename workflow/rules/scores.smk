@@ -10,6 +10,8 @@ rule import_scores:
         "results/scores/{name}.csv",
     log:
         "logs/scores/{name}.log",
+    benchmark:
+        "benchmarks/scores/{name}.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV

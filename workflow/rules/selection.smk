@@ -14,6 +14,8 @@ rule selection_guide:
         provenance="results/selection/table1.provenance.json",
     log:
         "logs/selection/guide.log",
+    benchmark:
+        "benchmarks/selection/guide.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -46,6 +48,8 @@ rule selection_evaluation:
         provenance="results/selection/curve.provenance.json",
     log:
         "logs/selection/evaluation.log",
+    benchmark:
+        "benchmarks/selection/evaluation.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -69,6 +73,8 @@ rule fig7a_selection_curve:
         **figure_outputs("fig7a_selection_curve"),
     log:
         "logs/figures/fig7a_selection_curve.log",
+    benchmark:
+        "benchmarks/figures/fig7a_selection_curve.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -83,6 +89,8 @@ rule fig7b_selected_fits:
         **figure_outputs("fig7b_selected_fits"),
     log:
         "logs/figures/fig7b_selected_fits.log",
+    benchmark:
+        "benchmarks/figures/fig7b_selected_fits.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV
@@ -100,6 +108,8 @@ rule figC18_random_fits:
         **figure_outputs("figC18_random_fits"),
     log:
         "logs/figures/figC18_random_fits.log",
+    benchmark:
+        "benchmarks/figures/figC18_random_fits.tsv"
     localrule: True
     conda:
         ANALYSIS_ENV

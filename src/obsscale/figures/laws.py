@@ -385,6 +385,8 @@ _PAPER_FIGURES: dict[str, Callable] = {
                           for t in ("word_unscramble", "persian_qa", "ipa_transliterate")],
                          [("single_family_opt", t, "log10_flops") for t in ("arithmetic_3ds", "arithmetic_2dm")]]),
     "figC22": figC22,
+    "figC6": _fig_grid([[("leaderboard_v2", t, p) for t in ("gpqa", "math_lvl5", "bbh")]
+                        for p in ("log10_flops", "PC-1..3")]),
 }
 PAPER_FIGURES: Registry[Callable] = Registry("law figure")
 for _name, _build in _PAPER_FIGURES.items():

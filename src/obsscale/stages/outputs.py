@@ -55,6 +55,15 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+def nmf_targets(config: Config) -> list[str]:
+    """NMF of the benchmark matrix (Fig C.19): its tables and figure; [] without an `nmf:` block."""
+    nmf = config.get("nmf")
+    if not nmf:
+        return []
+    tables = ("components", "weights", "family_laws", "error_curve")
+    return [f"results/nmf/{nmf['set']}/{t}.csv" for t in tables] + figure_files("figC19_nmf")
+
+
 def overview_experiments(config: Config) -> list[str]:
     """Experiments that get an overview figure of all their fits (`overview`, default true)."""
     return [name for name, block in (config.get("experiments") or {}).items()
@@ -144,6 +153,7 @@ STAGES: list[Callable[[Config], list[str]]] = [
     score_targets,
     capability_targets,
     capability_figure_targets,
+    nmf_targets,
     law_targets,
     selection_targets,
     passuntil_targets,
