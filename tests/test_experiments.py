@@ -175,3 +175,21 @@ def test_leaderboard_v2_per_target_cutoffs():
     assert abs(gpqa["eq_slope"] - 1.84) < 0.015 and abs(gpqa["eq_intercept"] + 7.70) < 0.015
     ln_slope = {t: round(fits.loc[(t, "log10_flops"), "eq_slope"] / np.log(10), 2) for t in n_train}
     assert ln_slope == {"gpqa": 0.55, "math_lvl5": 0.77, "bbh": 0.19}
+
+
+def test_figure_formats_switch(tmp_path):
+    """`figure_formats: [png]` drops every figure's PDF from the targets and the writer; CSVs stay."""
+    from obsscale.figures.style import save_figure
+    from obsscale.stages.outputs import final_output
+
+    full = final_output(CONFIG)
+    png_only = final_output({**CONFIG, "figure_formats": ["png"]})
+    pdfs = [f for f in full if f.endswith(".pdf")]
+    assert "results/figures/figC6.pdf" in pdfs and "results/figures/figC19_nmf.pdf" in pdfs
+    assert sorted(png_only) == sorted(f for f in full if not f.endswith(".pdf"))
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    save_figure(fig, pd.DataFrame({"x": [0, 1]}), tmp_path / "f.png", None, tmp_path / "f.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv", "f.png"]

@@ -14,6 +14,7 @@ from obsscale.stages.outputs import (
     PASSUNTIL_FIGURES,
     capability_figure_stems,
     export_library_path,
+    figure_formats,
     final_output,
     passuntil_runs,
 )
@@ -22,6 +23,7 @@ export_library_path(SRC)
 
 ANALYSIS_ENV = "../../envs/analysis.yaml"
 EVAL_ENV = "../../envs/eval.yaml"
+FIGURE_FORMATS = figure_formats(config)
 
 
 def get_final_output():
@@ -29,16 +31,19 @@ def get_final_output():
 
 
 def figure_outputs(stem):
-    """The three files every figure writes: PNG (in the report), PDF and the CSV it plots."""
-    return {
+    """The files every figure writes: PNG (in the report), PDF unless `figure_formats` leaves it
+    out, and the CSV it plots."""
+    outputs = {
         "png": report(
             f"results/figures/{stem}.png",
             caption=f"../report/{stem}.rst",
             category="Figures",
         ),
-        "pdf": f"results/figures/{stem}.pdf",
         "csv": f"results/figures/{stem}.csv",
     }
+    if "pdf" in FIGURE_FORMATS:
+        outputs["pdf"] = f"results/figures/{stem}.pdf"
+    return outputs
 
 
 def figures_outputs(*stems):
@@ -142,7 +147,8 @@ def law_figure_outputs(job):
                 category="Scaling laws",
                 subcategory=stem[len("fits_") :],
             )
-            outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
+            if "pdf" in FIGURE_FORMATS:
+                outputs[f"{stem}__pdf"] = f"results/figures/{stem}.pdf"
             outputs[f"{stem}__csv"] = f"results/figures/{stem}.csv"
         else:
             outputs.update(figures_outputs(stem))

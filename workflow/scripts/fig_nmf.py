@@ -11,6 +11,6 @@ render_nmf_figure(
     family_laws_csv=snakemake.input.family_laws,
     error_curve_csv=snakemake.input.error_curve,
     png=snakemake.output.png,
-    pdf=snakemake.output.pdf,
+    pdf=snakemake.output.get("pdf"),
     csv=snakemake.output.csv,
 )

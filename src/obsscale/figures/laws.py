@@ -419,9 +419,9 @@ def render_law_figures(fits_dir, experiments: list[str], figures: dict[str, dict
     for name, paths in figures.items():
         build = PAPER_FIGURES.get(name)
         fig, data = build(tables)
-        save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
+        save_figure(fig, data, paths["png"], paths.get("pdf"), paths["csv"])
         log.info("figure %s: %d plotted rows", name, len(data))
     for exp, paths in overviews.items():
         fig, data = experiment_overview(tables, exp)
-        save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
+        save_figure(fig, data, paths["png"], paths.get("pdf"), paths["csv"])
         log.info("overview of %s: %d plotted rows", exp, len(data))

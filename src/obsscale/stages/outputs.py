@@ -25,10 +25,18 @@ INSTRUCT_FIGURES = ("figC1a_instruct_explained_variance", "figC1b_instruct_loadi
 
 Config = dict[str, Any]
 FIGURE_EXTENSIONS = ("png", "pdf", "csv")
+# Image formats of every figure (config `figure_formats`); the CSV of what it plots is always written.
+DEFAULT_FIGURE_FORMATS = ("png", "pdf")
 
 
-def figure_files(stem: str) -> list[str]:
-    return [f"results/figures/{stem}.{ext}" for ext in FIGURE_EXTENSIONS]
+def figure_formats(config: Config | None) -> list[str]:
+    """The image formats each figure is written in: `figure_formats` (PNG always), default PNG + PDF."""
+    formats = list((config or {}).get("figure_formats") or DEFAULT_FIGURE_FORMATS)
+    return ["png"] + [f for f in formats if f != "png"]
+
+
+def figure_files(stem: str, config: Config | None = None) -> list[str]:
+    return [f"results/figures/{stem}.{ext}" for ext in (*figure_formats(config), "csv")]
 
 
 def score_targets(config: Config) -> list[str]:
@@ -52,7 +60,7 @@ def capability_figure_stems(config: Config) -> list[str]:
 
 
 def capability_figure_targets(config: Config) -> list[str]:
-    return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
+    return [f for stem in capability_figure_stems(config) for f in figure_files(stem, config)]
 
 
 def nmf_targets(config: Config) -> list[str]:
@@ -61,7 +69,7 @@ def nmf_targets(config: Config) -> list[str]:
     if not nmf:
         return []
     tables = ("components", "weights", "family_laws", "error_curve")
-    return [f"results/nmf/{nmf['set']}/{t}.csv" for t in tables] + figure_files("figC19_nmf")
+    return [f"results/nmf/{nmf['set']}/{t}.csv" for t in tables] + figure_files("figC19_nmf", config)
 
 
 def overview_experiments(config: Config) -> list[str]:
@@ -81,7 +89,7 @@ def law_targets(config: Config) -> list[str]:
                     f"results/prereg/{exp}.json", f"results/prereg/{exp}_scored.csv"]
     targets.append("results/prereg/table_c1.csv")
     for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in overview_experiments(config))]:
-        targets += figure_files(stem)
+        targets += figure_files(stem, config)
     return targets
 PASSUNTIL_FIGURES = (
     "passuntil_pu_vs_n",
@@ -109,7 +117,7 @@ def passuntil_targets(config: Config) -> list[str]:
         d = f"results/passuntil/{series}/{task}"
         out += [f"{d}/samples/{m['name']}.jsonl" for m in pu["series"][series]["models"]]
         out += [f"{d}/estimates.csv", f"{d}/law.csv"]
-    return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem)]
+    return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem, config)]
 
 
 def evaluation_targets(config: Config) -> list[str]:
@@ -133,7 +141,7 @@ def selection_targets(config: Config) -> list[str]:
         targets.append("results/selection/greedy_vs_exact.csv")
     if (cfg.get("evaluation") or {}).get("enabled", False):
         targets.append("results/selection/curve.csv")
-        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem)]
+        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem, config)]
     return targets
 
 
