@@ -61,8 +61,10 @@ def test_every_law_figure_and_table_is_written(workflow_run):
     for exp, block in config["experiments"].items():
         if block.get("overview", True) is False:
             assert not (workflow_run / f"results/figures/fits_{exp}.png").exists(), exp
-    for stem in [*config["law_figures"], *(f"fits_{e}" for e in overview_experiments(config))]:
-        for ext in ("png", "pdf", "csv"):
+    from obsscale.stages.outputs import figure_formats
+
+    for stem in [*config["law_figures"], *(f"fits_{e}" for e in overview_experiments(config)), "figC19_nmf"]:
+        for ext in (*figure_formats(config), "csv"):
             assert (workflow_run / f"results/figures/{stem}.{ext}").stat().st_size > 0, stem
     table = pd.read_csv(workflow_run / "results/prereg/table_c1.csv")
     assert {"emergent", "post_training", "agentic"} <= set(table["experiment"])

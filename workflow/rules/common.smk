@@ -19,6 +19,7 @@ from obsscale.stages.outputs import (
     export_library_path,
     family_laws_table,
     figure_file,
+    figure_formats,
     final_output,
     fit_file,
     fits_table,
@@ -32,6 +33,8 @@ from obsscale.stages.outputs import (
     prereg_scored,
     score_table,
     family_laws_file,
+    nmf_file,
+    prediction_table,
 )
 from snakemake.exceptions import WorkflowError
 
@@ -56,25 +59,28 @@ EVAL_GPU_ENV = "../../envs/eval-gpu.yaml"
 # Cheap analysis rules run on the submitting node of a cluster (`localrule: LOCAL_ANALYSIS`);
 # `cluster: {local_analysis: false}` submits them as jobs too (docs/cluster.md).
 LOCAL_ANALYSIS = bool(config.get("cluster", {}).get("local_analysis", True))
+FIGURE_FORMATS = figure_formats(config)
 
 
 def get_final_output():
     return final_output(config)
 
 
-def figure_outputs(stem, caption=None, subcategory=None):
-    """The three files every figure writes: PNG (in the report, grouped by paper section), PDF and
-    the CSV it plots."""
-    return {
+def figure_outputs(stem, caption=None, subcategory=None, category=None):
+    """The files every figure writes: PNG (in the report, grouped by paper section), PDF unless
+    `figure_formats` leaves it out, and the CSV it plots."""
+    outputs = {
         "png": report(
             figure_file(stem, "png"),
             caption=caption or f"../report/{stem}.rst",
-            category=report_section(stem, config),
+            category=category or report_section(stem, config),
             subcategory=subcategory or report_subcategory(stem),
         ),
-        "pdf": figure_file(stem, "pdf"),
         "csv": figure_file(stem, "csv"),
     }
+    if "pdf" in FIGURE_FORMATS:
+        outputs["pdf"] = figure_file(stem, "pdf")
+    return outputs
 
 
 def figures_outputs(*stems):
@@ -234,3 +240,12 @@ def predict_block(name):
 
 def predict_inputs(wildcards):
     return prediction_inputs(config, wildcards.prediction)
+
+
+# NMF of the benchmark matrix (workflow/rules/nmf.smk).
+def nmf_tables():
+    nmf_set = config.get("nmf", {}).get("set", "base8")
+    return {
+        t: nmf_file(nmf_set, t)
+        for t in ("components", "weights", "family_laws", "error_curve")
+    }

@@ -11,6 +11,8 @@ if config.get("capability_figures"):
             **figures_outputs(*capability_figure_stems(config)),
         log:
             "logs/figures/capability.log",
+        benchmark:
+            "benchmarks/figures/capability.tsv"
         localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV

@@ -22,6 +22,8 @@ rule fit_experiment:
         prereg=prereg_json("{experiment}"),
     log:
         "logs/fits/{experiment}.log",
+    benchmark:
+        "benchmarks/fits/{experiment}.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -59,6 +61,8 @@ rule preregistration:
         ),
     log:
         "logs/prereg/preregistration.log",
+    benchmark:
+        "benchmarks/prereg/preregistration.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -93,6 +97,8 @@ if config.get("experiments"):
                 **law_figure_outputs(_job),
             log:
                 f"logs/figures/laws_{_job}.log",
+            benchmark:
+                f"benchmarks/figures/laws_{_job}.tsv"
             localrule: LOCAL_ANALYSIS
             conda:
                 ANALYSIS_ENV

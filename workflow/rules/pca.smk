@@ -12,6 +12,8 @@ rule capability_pca:
         provenance=pca_file("{set}", "provenance", "json"),
     log:
         "logs/pca/{set}.log",
+    benchmark:
+        "benchmarks/pca/{set}.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -34,6 +36,8 @@ rule family_laws:
         benchmark_lines=family_laws_file("{set}", "benchmark_lines"),
     log:
         "logs/family_laws/{set}.log",
+    benchmark:
+        "benchmarks/family_laws/{set}.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV

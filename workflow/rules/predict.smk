@@ -11,18 +11,16 @@ rule predict:
     input:
         unpack(predict_inputs),
     output:
-        table="results/predictions/{prediction}.csv",
-        png=report(
-            "results/figures/predictions_{prediction}.png",
+        **figure_outputs(
+            "predictions_{prediction}",
             caption="../report/predictions.rst",
-            category="Predictions",
             subcategory="{prediction}",
+            category="Predictions",
         ),
-        pdf="results/figures/predictions_{prediction}.pdf",
-        csv="results/figures/predictions_{prediction}.csv",
+        table=prediction_table("{prediction}"),
     log:
         "logs/predictions/{prediction}.log",
-    localrule: True
+    localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
     params:

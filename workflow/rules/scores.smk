@@ -10,6 +10,8 @@ rule import_scores:
         score_table("{name}"),
     log:
         "logs/scores/{name}.log",
+    benchmark:
+        "benchmarks/scores/{name}.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV

@@ -19,6 +19,8 @@ rule selection_guide:
         provenance=SELECTION_FILES["table_provenance"],
     log:
         "logs/selection/guide.log",
+    benchmark:
+        "benchmarks/selection/guide.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -53,6 +55,8 @@ rule selection_heldout:
         provenance=SELECTION_FILES["provenance"],
     log:
         "logs/selection/heldout.log",
+    benchmark:
+        "benchmarks/selection/heldout.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -76,6 +80,8 @@ rule fig7a_selection_curve:
         **figure_outputs("fig7a_selection_curve"),
     log:
         "logs/figures/fig7a_selection_curve.log",
+    benchmark:
+        "benchmarks/figures/fig7a_selection_curve.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -91,6 +97,8 @@ rule fig7b_selected_fits:
         **figure_outputs("fig7b_selected_fits"),
     log:
         "logs/figures/fig7b_selected_fits.log",
+    benchmark:
+        "benchmarks/figures/fig7b_selected_fits.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV
@@ -109,6 +117,8 @@ rule figC18_random_fits:
         **figure_outputs("figC18_random_fits"),
     log:
         "logs/figures/figC18_random_fits.log",
+    benchmark:
+        "benchmarks/figures/figC18_random_fits.tsv"
     localrule: LOCAL_ANALYSIS
     conda:
         ANALYSIS_ENV

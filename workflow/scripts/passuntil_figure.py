@@ -18,6 +18,6 @@ render_figure(
     snakemake.params.figure,
     runs,
     png=snakemake.output.png,
-    pdf=snakemake.output.pdf,
+    pdf=snakemake.output.get("pdf"),
     csv=snakemake.output.csv,
 )

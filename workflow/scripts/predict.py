@@ -10,7 +10,7 @@ write_predictions(
     scores_csvs=list(snakemake.input.scores),
     prereg_jsons=list(snakemake.input.prereg),
     out_csv=snakemake.output.table,
-    figure={"png": snakemake.output.png, "pdf": snakemake.output.pdf, "csv": snakemake.output.csv},
+    figure={"png": snakemake.output.png, "pdf": snakemake.output.get("pdf"), "csv": snakemake.output.csv},
     laws=block.get("laws", "all"),
     models=block.get("models", "without_target"),
     main_only=block.get("main_only", False),

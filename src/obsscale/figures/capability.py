@@ -228,5 +228,5 @@ def render_capability_figures(families_yaml, base_scores, base_explained_varianc
         raise KeyError(f"unknown capability figure(s) {unknown}; known: {sorted(makers)}")
     for name, paths in outputs.items():
         fig, data = makers[name]()
-        save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
+        save_figure(fig, data, paths["png"], paths.get("pdf"), paths["csv"])
 

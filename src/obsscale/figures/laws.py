@@ -238,5 +238,5 @@ def render_law_figures(fits_dir: str | os.PathLike, experiments: list[str], figu
         log.info("figure %s: %d plotted rows", name, len(data))
     for exp, paths in overviews.items():
         fig, data = experiment_overview(tables, exp)
-        save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
+        save_figure(fig, data, paths["png"], paths.get("pdf"), paths["csv"])
         log.info("overview of %s: %d plotted rows", exp, len(data))

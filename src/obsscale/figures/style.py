@@ -41,10 +41,10 @@ def family_style(families: list[str]) -> dict[str, tuple]:
 def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
                 pdf: str | os.PathLike | None = None, csv: str | os.PathLike | None = None,
                 tight: bool = True) -> None:
-    """Write a figure as PNG (and PDF) with the CSV of what it plots beside it.  `tight=False` keeps
-    the figure's own extent (saves a layout pass on figures laid out by hand)."""
+    """Write a figure as PNG (and PDF unless `pdf` is None) with the CSV of what it plots beside it.
+    Drawing the PDF costs about as much as the PNG (config `figure_formats` can leave it out).
+    `tight=False` keeps the figure's own extent (saves a layout pass on figures laid out by hand)."""
     png = Path(png)
-    pdf = Path(pdf) if pdf is not None else png.with_suffix(".pdf")
     csv = Path(csv) if csv is not None else png.with_suffix(".csv")
     write_csv(data, csv)
     # One layout pass for both formats: a "tight" save would lay the figure out again per file.
@@ -52,7 +52,8 @@ def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
     if tight:
         fig.draw_without_rendering()
         bbox = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
-    for path, fmt in ((png, "png"), (pdf, "pdf")):
+    files = [(png, "png")] + ([(Path(pdf), "pdf")] if pdf is not None else [])
+    for path, fmt in files:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches=bbox)
     plt.close(fig)

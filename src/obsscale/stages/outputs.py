@@ -26,6 +26,8 @@ INSTRUCT_FIGURES = ("figC1a_instruct_explained_variance", "figC1b_instruct_loadi
 
 Config = dict[str, Any]
 FIGURE_EXTENSIONS = ("png", "pdf", "csv")
+# Image formats of every figure (config `figure_formats`); the CSV of what it plots is always written.
+DEFAULT_FIGURE_FORMATS = ("png", "pdf")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -36,8 +38,14 @@ def figure_file(stem: str, ext: str) -> str:
     return f"results/figures/{stem}.{ext}"
 
 
-def figure_files(stem: str) -> list[str]:
-    return [figure_file(stem, ext) for ext in FIGURE_EXTENSIONS]
+def figure_formats(config: Config | None) -> list[str]:
+    """The image formats each figure is written in: `figure_formats` (PNG always), default PNG + PDF."""
+    formats = list((config or {}).get("figure_formats") or DEFAULT_FIGURE_FORMATS)
+    return ["png"] + [f for f in formats if f != "png"]
+
+
+def figure_files(stem: str, config: Config | None = None) -> list[str]:
+    return [figure_file(stem, ext) for ext in (*figure_formats(config), "csv")]
 
 
 def score_table(name: str) -> str:
@@ -111,6 +119,19 @@ SELECTION_FILES = {
 }
 
 
+def prediction_table(name: str) -> str:
+    """The predictions of one `predict.sets` entry (rule `predict`)."""
+    return f"results/predictions/{name}.csv"
+
+
+NMF_TABLES = ("components", "weights", "family_laws", "error_curve", "provenance")
+
+
+def nmf_file(model_set: str, table: str) -> str:
+    """A table of the NMF of a capability set's benchmark matrix (rule `nmf`)."""
+    return f"results/nmf/{model_set}/{table}.{'json' if table == 'provenance' else 'csv'}"
+
+
 def passuntil_dir(series: str, task: str) -> str:
     return f"results/passuntil/{series}/{task}"
 
@@ -144,7 +165,16 @@ def capability_figure_stems(config: Config) -> list[str]:
 
 
 def capability_figure_targets(config: Config) -> list[str]:
-    return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
+    return [f for stem in capability_figure_stems(config) for f in figure_files(stem, config)]
+
+
+def nmf_targets(config: Config) -> list[str]:
+    """NMF of the benchmark matrix (Fig C.19): its tables and figure; [] without an `nmf:` block."""
+    nmf = config.get("nmf")
+    if not nmf:
+        return []
+    tables = ("components", "weights", "family_laws", "error_curve")
+    return [nmf_file(nmf["set"], t) for t in tables] + figure_files("figC19_nmf", config)
 
 
 def overview_experiments(config: Config) -> list[str]:
@@ -163,7 +193,7 @@ def law_targets(config: Config) -> list[str]:
         targets += [fits_table(exp), fit_file(exp, "predictions"), prereg_json(exp), prereg_scored(exp)]
     targets.append(PREREG_TABLE)
     for stem in [*config.get("law_figures", []), *(f"fits_{exp}" for exp in overview_experiments(config))]:
-        targets += figure_files(stem)
+        targets += figure_files(stem, config)
     return targets
 def prediction_sets(config: Config) -> dict[str, dict]:
     """The `predict.sets` of the config (none unless `predict.enabled`)."""
@@ -201,8 +231,8 @@ def prediction_inputs(config: Config, name: str) -> dict[str, list[str]]:
 def prediction_targets(config: Config) -> list[str]:
     out = []
     for name in prediction_sets(config):
-        out.append(f"results/predictions/{name}.csv")
-        out += figure_files(f"predictions_{name}")
+        out.append(prediction_table(name))
+        out += figure_files(f"predictions_{name}", config)
     return out
 
 
@@ -232,7 +262,7 @@ def passuntil_targets(config: Config) -> list[str]:
         d = passuntil_dir(series, task)
         out += [f"{d}/samples/{m['name']}.jsonl" for m in pu["series"][series]["models"]]
         out += [f"{d}/estimates.csv", f"{d}/law.csv"]
-    return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem)]
+    return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem, config)]
 
 
 def evaluation_targets(config: Config) -> list[str]:
@@ -256,7 +286,7 @@ def selection_targets(config: Config) -> list[str]:
         targets.append(SELECTION_FILES["heuristic"])
     if (cfg.get("evaluation") or {}).get("enabled", False):
         targets.append(SELECTION_FILES["curve"])
-        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem)]
+        targets += [f for stem in SELECTION_FIGURES for f in figure_files(stem, config)]
     return targets
 
 
@@ -276,6 +306,7 @@ STAGES: list[Callable[[Config], list[str]]] = [
     score_targets,
     capability_targets,
     capability_figure_targets,
+    nmf_targets,
     law_targets,
     prediction_targets,
     selection_targets,
