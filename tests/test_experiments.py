@@ -19,6 +19,7 @@ from obsscale.stages.fits import write_experiment_fits
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+CONFIG.update(yaml.safe_load((ROOT / "config/figures.yaml").read_text()))  # the Snakefile's second configfile
 BASE = ROOT / CONFIG["scores"]["base"]["path"]
 FAMILIES = ROOT / CONFIG["families"]
 
