@@ -28,7 +28,7 @@ from obsscale.passuntil.laws import (
 log = logging.getLogger(__name__)
 
 ESTIMATE_COLUMNS = ["model", "N", "instance", "K", "passes", "censored", "p_hat", "low", "high"]
-LAW_COLUMNS = ["level", "c", "alpha", "r2", "N_target", "predicted", "predicted_low",
+LAW_COLUMNS = ["level", "holdout", "c", "alpha", "r2", "N_target", "predicted", "predicted_low",
                "predicted_high", "actual", "curvature_class", "evidence", "n_models"]
 
 
@@ -94,14 +94,32 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
                Path(estimates_csv).with_suffix(".provenance.json"))
 
 
-def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 1,
+def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int | list[int] = 1,
              interval: float = 0.9, curvature_level: float = 0.05, mixture: bool = True) -> pd.DataFrame:
     """law.csv: the task-level and instance-level laws fitted on all but the `holdout` largest
     models and their predictions for the largest one, the curvature class (all models), and the
-    mixture-vs-single comparison.  Censored instances enter the task-level PU at s/K_max; the
-    instance-level fits leave them out (see docs/passuntil.md)."""
+    mixture-vs-single comparison.  A list of holdouts fits once per entry: the first entry's rows are
+    levels `task` / `instance`, the others' `task_holdout{h}` / `instance_holdout{h}`."""
     est = pd.read_csv(estimates_csv)
     summ = pd.read_csv(summary_csv).sort_values("N")
+    holdouts = [int(holdout)] if np.ndim(holdout) == 0 else [int(h) for h in holdout]
+    rows = []
+    for j, h in enumerate(holdouts):
+        rows += _holdout_rows(est, summ, h, "" if j == 0 else f"_holdout{h}", interval,
+                              curvature_level, summary_csv)
+    if mixture:
+        mix = compare_mixture(summ["N"], summ["PU"])
+        row = dict.fromkeys(LAW_COLUMNS, math.nan)
+        row.update(level="mixture", curvature_class=f"preferred: {mix['preferred']}",
+                   evidence=mix["evidence"], n_models=mix["n_models"],
+                   c=mix.get("c_single", math.nan), alpha=mix.get("alpha_single", math.nan))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=LAW_COLUMNS)
+    write_csv(out, law_csv)
+    return out
+
+
+def _holdout_rows(est, summ, holdout, suffix, interval, curvature_level, summary_csv) -> list[dict]:
     sizes = np.sort(summ["N"].unique())
     if len(sizes) <= holdout:
         raise ValueError(f"{summary_csv}: {len(sizes)} model sizes, cannot hold out {holdout}")
@@ -112,8 +130,9 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
     curv = curvature_test(summ["N"], summ["PU"], level=curvature_level)
     rows = []
     row = dict.fromkeys(LAW_COLUMNS, math.nan)
-    row.update(level="task", N_target=target, actual=actual, n_models=int(len(train)),
-               curvature_class=curv["curvature_class"], evidence=curv["evidence"])
+    row.update(level="task" + suffix, holdout=holdout, N_target=target, actual=actual,
+               n_models=int(len(train)), curvature_class=curv["curvature_class"],
+               evidence=curv["evidence"])
     try:
         law = TaskScalingLaw(interval=interval).fit(train["N"], train["PU"])
         lo, hi = law.predict_interval([target])
@@ -123,8 +142,8 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
         row["evidence"] = f"{row['evidence']}; task law not fitted: {exc}"
     rows.append(row)
     row = dict.fromkeys(LAW_COLUMNS, math.nan)
-    row.update(level="instance", N_target=target, actual=actual, curvature_class="",
-               n_models=int(len(train)))
+    row.update(level="instance" + suffix, holdout=holdout, N_target=target, actual=actual,
+               curvature_class="", n_models=int(len(train)))
     try:
         inst = InstanceScalingLaw().fit(est[est["N"].isin(train_sizes)])
         alphas = [l.alpha_ for l in inst.laws_.values()]
@@ -136,13 +155,4 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 
     except ValueError as exc:
         row["evidence"] = f"instance laws not fitted: {exc}"
     rows.append(row)
-    if mixture:
-        mix = compare_mixture(summ["N"], summ["PU"])
-        row = dict.fromkeys(LAW_COLUMNS, math.nan)
-        row.update(level="mixture", curvature_class=f"preferred: {mix['preferred']}",
-                   evidence=mix["evidence"], n_models=mix["n_models"],
-                   c=mix.get("c_single", math.nan), alpha=mix.get("alpha_single", math.nan))
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=LAW_COLUMNS)
-    write_csv(out, law_csv)
-    return out
+    return rows
