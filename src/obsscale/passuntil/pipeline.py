@@ -62,14 +62,17 @@ def run_sampling(task_yaml: str, model: str, model_path: str, log_path: str,
 
 def estimate_task(logs: list[str], models: list[str], sizes: list[float], estimates_csv: str,
                   summary_csv: str, estimator: str = "unbiased", k: int = 8, n_boot: int = 1000,
-                  level: float = 0.9, seed: int = 0) -> None:
-    """Per-instance estimates (estimates.csv) and the task-level summary per model (summary.csv:
-    PU with bootstrap interval, greedy accuracy, pass@1 and pass@k from the first round)."""
+                  level: float = 0.9, seed: int = 0, plan_csv: str | None = None) -> None:
+    """Per-instance estimates (estimates.csv), the task-level summary per model (summary.csv:
+    PU with its design-bootstrap interval, greedy accuracy, pass@1 and pass@k from the first
+    round, samples counted and drawn) and, with `plan_csv`, the planning table of each model from
+    its first round (`obsscale.passuntil.planning.plan`)."""
+    from obsscale.passuntil.planning import drawn_samples, plan
     from obsscale.passuntil.sampling import counts_from_log
 
     if not (len(logs) == len(models) == len(sizes)):
         raise ValueError("logs, models and sizes differ in length")
-    est_rows, summary_rows = [], []
+    est_rows, summary_rows, plan_rows = [], [], []
     for path, model, N in zip(logs, models, sizes):
         counts = counts_from_log(path)
         design = counts.attrs["design"]
@@ -82,6 +85,12 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
         tl = task_pass_until(est, n_boot=n_boot, level=level, seed=seed, r=r, K_max=K_max)
         n0 = counts["n0"].fillna(0).astype(int)
         c0 = counts["c0"].fillna(0).astype(int)
+        drawn = drawn_samples(est["K"], est["passes"], r, K_max, design["batch"]).sum()
+        if plan_csv:
+            table = plan(n0, c0, batch=design["batch"], seed=seed)
+            table.insert(0, "N", float(N))
+            table.insert(0, "model", model)
+            plan_rows.append(table)
         kk = min(k, int(n0.min())) if len(n0) and n0.min() > 0 else 0
         summary_rows.append({
             "model": model, "N": float(N), **tl,
@@ -91,11 +100,14 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
             "pass_at_k": float(np.mean([pass_at_k(n, c, kk) for n, c in zip(n0, c0)])) if kk else math.nan,
             "samples_fixed": int(n0.min()) if len(n0) else 0,
             "samples_total": int(counts["K"].sum()),
+            "samples_drawn": int(drawn),
             "r": r, "K_max": K_max, "note": R1_NOTE if r == 1 else "",
         })
     estimates = pd.concat(est_rows, ignore_index=True)
     write_csv(estimates, estimates_csv)
     write_csv(pd.DataFrame(summary_rows).sort_values("N"), summary_csv)
+    if plan_csv:
+        write_csv(pd.concat(plan_rows, ignore_index=True), plan_csv)
     write_json(provenance({f"log_{m}": p for m, p in zip(models, logs)}, estimator=estimator,
                           k=k, n_boot=n_boot, level=level, seed=seed),
                Path(estimates_csv).with_suffix(".provenance.json"))
