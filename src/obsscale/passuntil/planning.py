@@ -56,7 +56,7 @@ def round_schedule(batch: dict, K_max: int) -> np.ndarray:
     """Cumulative attempts after each round of the engine's geometric batches, capped at K_max."""
     sizes, total, k = [], 0, 0
     while total < K_max:
-        b = int(min(batch["max"], max(1, round(batch["initial"] * batch["growth"] ** k))))
+        b = int(min(batch["max"], max(1, round(batch["initial"] * batch["growth"] ** min(k, 60)))))
         b = min(b, K_max - total)
         total += b
         sizes.append(total)
