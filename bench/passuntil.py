@@ -86,6 +86,12 @@ def comparisons(draws: int, law_repeats: int) -> None:
         r, cost = smallest_r([p], 10**7, draws)
         n = smallest_n([p], 2, draws, hi=int(10 / p))
         print(f"{p:8.0e} {r:12d} {cost:10.0f} {n:10d} {cost / n:11.2f}")
+    # Instances whose p is unknown, log-uniform over [1e-4, 1e-2]: fixed-n must give every instance
+    # the n that p = 1e-4 needs; PassUntil's r is the same for all and its cost follows r / p_i.
+    ps = 10 ** np.random.default_rng(7).uniform(-4, -2, 200)
+    K, s = simulate_design(np.broadcast_to(ps, (max(draws // 50, 20), len(ps))), r, 10**8, np.random.default_rng(8))
+    cost = float(drawn_samples(K, s, r, 10**8, BATCH).mean())
+    print(f"{'unknown':>8} {r:12d} {cost:10.0f} {n:10d} {cost / n:11.2f}   (per instance, p in [1e-4, 1e-2])")
     print("(b) task-level PU, 50 instances, p log-uniform over [1e-4, 1e-2], to +-20 % in 95 % of runs")
     rng = np.random.default_rng(3)
     p = 10 ** rng.uniform(-4, -2, 50)
