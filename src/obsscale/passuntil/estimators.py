@@ -81,7 +81,9 @@ def design_interval(K, s, r: int, K_max: int, level: float = 0.9, n_boot: int = 
     Kb, sb = simulate_design(np.clip(p, 1e-12, 1.0), r, K_max, rng)
     means = point_estimates(Kb, sb, r, K_max).mean(axis=1)
     a = (1 - level) / 2
-    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+    # The percentiles of a skewed bootstrap can miss the point value itself: widen to include it.
+    mean = float(point.mean())
+    return min(float(np.quantile(means, a)), mean), max(float(np.quantile(means, 1 - a)), mean)
 
 
 def clopper_pearson(successes, trials, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
