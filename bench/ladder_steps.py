@@ -3,7 +3,7 @@
     PYTHONPATH=src python bench/ladder_steps.py [config/ladder.yaml]
 
 Prints, per model, N, CPU milliseconds per step (one thread, 20 timed steps after 3 warm-up steps)
-and the training CPU seconds the config's step count implies, with each model's ratio to the
+and the training CPU seconds each model's step count (the recipe's) implies, with each model's ratio to the
 smallest.  Used to size config/ladder.yaml within its 30-minute budget on 2 cores.
 """
 
@@ -15,14 +15,14 @@ import time
 import torch
 import yaml
 
-from obsscale.ladder.sheet import architecture
+from obsscale.ladder.sheet import architecture, model_training
 from obsscale.ladder.train import build_char_tokenizer, build_model, non_embedding_parameters
 
 
 def main(path: str = "config/ladder.yaml") -> None:
     ladder = yaml.safe_load(open(path))["ladder"]
     training = ladder["training"]
-    batch, seq, steps = int(training.get("batch_size", 32)), int(training.get("seq_len", 64)), int(training["steps"])
+    batch, seq = int(training.get("batch_size", 32)), int(training.get("seq_len", 64))
     torch.set_num_threads(1)
     tok = build_char_tokenizer()
     rows = []
@@ -40,14 +40,15 @@ def main(path: str = "config/ladder.yaml") -> None:
             loss.backward()
             opt.step()
         ms = (time.process_time() - t0) / 20 * 1000
-        rows.append((m["name"], non_embedding_parameters(arch), ms))
+        rows.append((m["name"], non_embedding_parameters(arch), ms, int(model_training(training, m)["steps"])))
     base = rows[0][2]
     total = 0.0
-    print(f"{'model':<16}{'N':>10}{'ms/step':>10}{'x smallest':>12}{'train CPU s':>13}")
-    for name, n, ms in rows:
+    print(f"{'model':<16}{'N':>10}{'steps':>8}{'ms/step':>10}{'x smallest':>12}{'train CPU s':>13}")
+    for name, n, ms, steps in rows:
         total += ms * steps / 1000
-        print(f"{name:<16}{n:>10}{ms:>10.1f}{ms / base:>12.1f}{ms * steps / 1000:>13.0f}")
-    print(f"total training CPU: {total:.0f} s for {steps} steps each; largest job alone: {rows[-1][2] * steps / 1000:.0f} s")
+        print(f"{name:<16}{n:>10}{steps:>8}{ms:>10.1f}{ms / base:>12.1f}{ms * steps / 1000:>13.0f}")
+    longest = max(ms * steps / 1000 for _, _, ms, steps in rows)
+    print(f"total training CPU: {total:.0f} s; longest job alone: {longest:.0f} s")
 
 
 if __name__ == "__main__":

@@ -212,3 +212,22 @@ def test_ladder_families_are_the_shipped_ones_plus_the_ladder():
             assert all(k.endswith(("-Gen", "-MC")) for k in set(ladder[key]) - set(value))
         else:
             assert ladder[key] == value, key
+
+
+def test_recipe_scales_tokens_and_learning_rate_with_size():
+    from obsscale.ladder.sheet import architecture, model_training
+
+    training = {"tokens_per_parameter": 20, "min_tokens": 100_000, "batch_size": 4, "seq_len": 10,
+                "lr": 2e-3, "lr_reference_width": 64, "warmup": 1}
+    small = {"name": "s", "hidden_size": 8, "num_layers": 2}
+    big = {"name": "b", "hidden_size": 128, "num_layers": 2}
+    n_big = non_embedding_parameters(architecture(big))
+    assert architecture(big).num_heads == 16  # heads of width 8 by default
+    s, b = model_training(training, small), model_training(training, big)
+    assert s["steps"] == 2500  # the floor: 100 000 tokens / 40 per step (20 N = 41 760)
+    assert b["steps"] == -(-20 * n_big // 40)  # 20 tokens per parameter, whole steps
+    assert b["lr"] == pytest.approx(1e-3) and s["lr"] == pytest.approx(1.6e-2)
+    assert not set(s) & {"tokens_per_parameter", "min_tokens", "lr_reference_width"}
+    assert model_training(training, {**big, "training": {"lr": 5e-4}})["lr"] == 5e-4
+    with pytest.raises(ValueError, match="steps"):
+        model_training({"batch_size": 4, "seq_len": 10}, small)

@@ -6,6 +6,7 @@
 
 import os
 
+from obsscale.ladder.sheet import model_training
 from obsscale.ladder.tasks import held_out_files
 
 LADDER = config.get("ladder", {"enabled": False})
@@ -56,7 +57,8 @@ rule ladder_train:
         # Outside the output folder, so that Snakemake's clean-up of a killed job keeps it.
         checkpoint=lambda w: f"{LADDER_DIR}/checkpoints/{w.model}.pt",
         model=lambda w: LADDER_MODELS[w.model],
-        training=LADDER.get("training", {}),
+        # The recipe scaled to this model (tokens and learning rate; obsscale.ladder.sheet).
+        training=lambda w: model_training(LADDER["training"], LADDER_MODELS[w.model]),
         seed=LADDER.get("seed", 0),
         device=LADDER.get("device", "auto"),
     script:

@@ -45,6 +45,8 @@ rule passuntil_estimate:
     output:
         estimates="results/passuntil/{series}/{task}/estimates.csv",
         summary="results/passuntil/{series}/{task}/summary.csv",
+        # Per model, candidate designs (r, K_max) simulated from its first round (the pilot).
+        plan="results/passuntil/{series}/{task}/plan.csv",
     log:
         "logs/passuntil/{series}/{task}/estimate.log",
     conda:

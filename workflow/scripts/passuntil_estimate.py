@@ -11,6 +11,7 @@ estimate_task(
     sizes=list(snakemake.params.sizes),
     estimates_csv=snakemake.output.estimates,
     summary_csv=snakemake.output.summary,
+    plan_csv=snakemake.output.plan,
     estimator=snakemake.params.estimator,
     k=snakemake.params.k,
     n_boot=boot.get("n", 1000),

@@ -19,10 +19,12 @@ from obsscale.core.registry import Registry
 def _load(runs: list[dict]) -> list[dict]:
     out = []
     for run in runs:
-        out.append({**run, "est": pd.read_csv(run["estimates"]),
-                    "summ": pd.read_csv(run["summary"]).sort_values("N"),
-                    "law": pd.read_csv(run["law"]).set_index("level"),
-                    "curves": pd.read_csv(run["curves"])})
+        summ = pd.read_csv(run["summary"]).sort_values("N")
+        # A design with r = 1 (opted in) is labelled in every panel title and CSV row.
+        notes = summ["note"].dropna().unique() if "note" in summ else []
+        series = run["series"] + "".join(f" [{n}]" for n in notes if n)
+        out.append({**run, "series": series, "est": pd.read_csv(run["estimates"]), "summ": summ,
+                    "law": pd.read_csv(run["law"]).set_index("level"), "curves": pd.read_csv(run["curves"])})
     return out
 
 

@@ -30,12 +30,44 @@ def model_dir(ladder: dict, name: str) -> str:
 
 
 def architecture(model: dict) -> Architecture:
+    heads = model.get("num_heads")
+    if heads is None:  # the recipe's fixed head width
+        heads = int(model["hidden_size"]) // int(model.get("head_dim", 8))
     return Architecture(
         hidden_size=int(model["hidden_size"]),
         num_layers=int(model["num_layers"]),
-        num_heads=int(model["num_heads"]),
+        num_heads=int(heads),
         intermediate_size=model.get("intermediate_size"),
     )
+
+
+# Keys of `ladder.training` that set the recipe's scaling rules rather than one run's settings.
+RECIPE_KEYS = ("tokens_per_parameter", "min_tokens", "lr_reference_width")
+
+
+def model_training(training: dict, model: dict) -> dict:
+    """One model's training settings under the ladder's recipe.
+
+    - Data: with `tokens_per_parameter` (and optionally `min_tokens`), the model trains on
+      D = max(tokens_per_parameter * N, min_tokens) tokens, rounded up to whole steps of
+      batch_size x seq_len; otherwise every model takes `steps`.
+    - Learning rate: with `lr_reference_width`, lr = lr * lr_reference_width / hidden_size (the
+      Adam learning rate of hidden weights falls as 1/width, as in muP); otherwise `lr` for all.
+    A model entry's own `training` mapping overrides both (documented exceptions only).
+    """
+    settings = {k: v for k, v in training.items() if k not in RECIPE_KEYS}
+    per_token = int(training["batch_size"]) * int(training["seq_len"])
+    if training.get("tokens_per_parameter") is not None:
+        n = non_embedding_parameters(architecture(model))
+        tokens = max(float(training["tokens_per_parameter"]) * n, float(training.get("min_tokens", 0)))
+        settings["steps"] = int(-(-int(round(tokens)) // per_token))
+    elif "steps" not in training:
+        raise ValueError("ladder.training: give `steps` or `tokens_per_parameter`")
+    if training.get("lr_reference_width") is not None:
+        ratio = float(training["lr_reference_width"]) / int(model["hidden_size"])
+        settings["lr"] = float(f"{float(training.get('lr', 3e-3)) * ratio:.6g}")
+    settings.update(model.get("training") or {})
+    return settings
 
 
 def training_tokens(training: dict) -> int:
@@ -62,8 +94,11 @@ def _row(ladder: dict, name: str, n: int, d: int) -> dict:
 
 
 def planned_sheet(ladder: dict) -> pd.DataFrame:
-    d = training_tokens(ladder["training"])
-    rows = [_row(ladder, m["name"], non_embedding_parameters(architecture(m)), d) for m in ladder["models"]]
+    rows = [
+        _row(ladder, m["name"], non_embedding_parameters(architecture(m)),
+             training_tokens(model_training(ladder["training"], m)))
+        for m in ladder["models"]
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -4,7 +4,8 @@
 sample is a function of (model, prompt, seed) and not of which other requests share its batch:
 
 - HF: `generate` runs greedy decoding over logits that a `SeededSampler` processor has replaced by
-  a one-hot of a token drawn with a per-row `torch.Generator` (temperature and top-p applied first).
+  a one-hot of a token drawn by inverse CDF from a counter-based uniform of (row seed, step)
+  (temperature and top-p applied first), vectorised over the batch on the model's device.
   Batching, padding, KV cache and stopping stay HF's own code.  The draw is bit-identical for an
   identical batch plan (the engine replays the same plan on resume); across different batch plans
   it is identical up to float rounding of the batched forward pass.
@@ -115,36 +116,78 @@ class HFBackend(Backend):
         return self._generate(prompts, None, 1.0, 1.0, max_new_tokens, stop)
 
 
+_MASK32 = 0xFFFFFFFF
+
+
+def _mix32(x):
+    """A 32-bit integer hash (murmur3's finaliser with a multiplier below 2**31), elementwise on an
+    int64 tensor holding values in [0, 2**32): every product stays below 2**63, so it is exact and
+    identical on every device."""
+    x = x ^ (x >> 16)
+    x = (x * 0x45D9F3B) & _MASK32
+    x = x ^ (x >> 16)
+    x = (x * 0x45D9F3B) & _MASK32
+    return x ^ (x >> 16)
+
+
+def seeded_uniforms(seeds, step: int):
+    """One uniform in [0, 1) per row, a pure function of (row seed, decoding step): 53 random bits
+    from two 32-bit hashes of (seed high word, seed low word, step, lane).  Counter-based, so a
+    whole batch is drawn in a few vectorised integer operations on the seeds' device."""
+    import torch
+
+    lo = seeds & _MASK32
+    hi = (seeds >> 32) & _MASK32
+    base = _mix32(lo ^ _mix32(hi ^ _mix32(torch.full_like(seeds, step & _MASK32) ^ 0x5BD1E995)))
+    a = _mix32(base ^ 0x1B873593) >> 6  # 26 bits
+    b = _mix32(base ^ 0x68E31DA4) >> 5  # 27 bits
+    return (a.double() * 2.0**27 + b.double()) / 2.0**53
+
+
 class SeededSampler:
-    """Logits processor: draws each row's next token from its own generator and returns a one-hot
-    score, so that HF's greedy step emits exactly the sampled token."""
+    """Logits processor: draws each row's next token by inverse CDF from its own counter-based
+    uniform (`seeded_uniforms` of the row's seed and the step), and returns a one-hot score so
+    that HF's greedy step emits exactly the sampled token.
+
+    Everything stays on the logits' device and is vectorised over the batch: one softmax, one
+    cumulative sum and one `searchsorted` per step.  A row's draw depends on its seed, the step and
+    its own logits only, never on the other rows of the batch."""
 
     def __init__(self, seeds: Sequence[int], temperature: float, top_p: float):
         import torch
 
         self.torch = torch
-        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.seeds = torch.tensor([int(s) & (2**63 - 1) for s in seeds], dtype=torch.int64)
         self.temperature = float(temperature)
         self.top_p = float(top_p)
+        self.step = 0
 
-    def __call__(self, input_ids, scores):
+    def probabilities(self, scores):
         torch = self.torch
-        logits = scores.float().cpu()
-        if self.temperature > 0:
-            probs = torch.softmax(logits / self.temperature, dim=-1)
-        else:
-            probs = torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+        logits = scores.float()
+        if self.temperature <= 0:
+            return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+        probs = torch.softmax(logits / self.temperature, dim=-1)
         if self.top_p < 1.0:
             sorted_p, order = probs.sort(dim=-1, descending=True)
             # Keep the smallest prefix whose mass reaches top_p (always the top token).
             drop = sorted_p.cumsum(-1) - sorted_p >= self.top_p
-            sorted_p[drop] = 0
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-            probs = probs / probs.sum(-1, keepdim=True)
-        picks = [torch.multinomial(probs[i], 1, generator=g).item()
-                 for i, g in enumerate(self.generators)]
+        return probs
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        probs = self.probabilities(scores)
+        seeds = self.seeds.to(scores.device)
+        u = seeded_uniforms(seeds, self.step)
+        self.step += 1
+        cdf = probs.to(torch.float64).cumsum(-1)
+        target = (u * cdf[:, -1]).unsqueeze(-1)
+        # The first index whose cumulative mass exceeds u * total: never a zero-probability token.
+        picks = torch.searchsorted(cdf, target, right=True).clamp_(max=probs.shape[-1] - 1)
         out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(len(picks)), torch.tensor(picks)] = 0.0
+        out.scatter_(-1, picks, 0.0)
         return out
 
 

@@ -5,6 +5,18 @@ r / K is biased upward at small p (at r = 1, E[1/K] = -p ln p / (1 - p), about 1
 (r - 1) / (K - 1) is unbiased for r >= 2 and is the default.  An instance that reached K_max with
 fewer than r passes is *censored*: its point value is s / K_max with an exact (Clopper-Pearson)
 upper bound, and the flag travels with it into the fits.
+
+With the truncation at K_max these two point values together are exactly unbiased for p (they are
+the UMVUE of the truncated inverse-binomial design: the share of sample paths to the observed
+boundary point that begin with a pass).  At r = 1 no useful unbiased estimator exists (the UMVUE
+is 1 if the first attempt passed, else 0); the MLE 1/K is used and every output carries the label
+`R1_NOTE`.
+
+The task-level interval (`design_interval`) is a smoothed parametric bootstrap of the design: each
+replicate draws every instance's p from its confidence distribution (half the time; its point
+value otherwise), re-runs the PassUntil design on it and re-estimates the task mean.  In
+simulation it covers the task PU (the mean pass rate of the task's instances) at or above its
+nominal level with 6 to 50 instances at r = 2 (tests/test_passuntil_intervals.py).
 """
 
 from __future__ import annotations
@@ -19,6 +31,59 @@ from scipy import stats
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("unbiased", "mle")
+R1_NOTE = "r = 1: biased upward"
+
+
+def simulate_design(p, r: int, K_max: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(K, passes) of the PassUntil design run on true pass rates `p` (any array shape): sample until
+    the r-th pass or K_max attempts.  Exact: the attempts to each pass are geometric gaps."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-300, 1.0)
+    gaps = rng.geometric(np.broadcast_to(p[..., None], p.shape + (r,)))
+    cum = np.cumsum(gaps, axis=-1)
+    done = cum[..., -1] <= K_max
+    K = np.where(done, cum[..., -1], K_max)
+    s = np.where(done, r, (cum <= K_max).sum(axis=-1))
+    return K.astype(float), s.astype(float)
+
+
+def point_estimates(K, s, r: int, K_max: int) -> np.ndarray:
+    """The engine's point values, elementwise: (r-1)/(K-1) when the r-th pass came (r/K at r = 1),
+    passes/K_max when censored."""
+    K = np.asarray(K, dtype=float)
+    s = np.asarray(s, dtype=float)
+    done = s >= r
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if r >= 2:
+            value = np.where(K > 1, (r - 1) / np.maximum(K - 1, 1), 1.0)
+        else:
+            value = r / np.maximum(K, 1)
+    return np.where(done, value, s / K_max)
+
+
+def design_interval(K, s, r: int, K_max: int, level: float = 0.9, n_boot: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Interval of the task PU (mean over the instances) by a smoothed parametric bootstrap of the
+    PassUntil design (module docstring)."""
+    K = np.asarray(K, dtype=float)
+    s = np.asarray(s, dtype=float)
+    if len(K) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    done = s >= r
+    shape = max(r - 1, 1)
+    point = point_estimates(K, s, r, K_max)
+    # Confidence distribution of each p: Gamma(r-1)/(K-1) after the r-th pass (its mean is the
+    # unbiased value), Beta(s + 1/2, K_max - s + 1/2) when censored.
+    gamma = rng.gamma(shape, 1.0, size=(n_boot, len(K))) / np.maximum(K - (1 if r >= 2 else 0), 1)
+    beta = rng.beta(s + 0.5, K_max - s + 0.5, size=(n_boot, len(K)))
+    drawn = np.where(done, gamma, beta)
+    p = np.where(rng.random((n_boot, len(K))) < 0.5, drawn, point)
+    Kb, sb = simulate_design(np.clip(p, 1e-12, 1.0), r, K_max, rng)
+    means = point_estimates(Kb, sb, r, K_max).mean(axis=1)
+    a = (1 - level) / 2
+    # The percentiles of a skewed bootstrap can miss the point value itself: widen to include it.
+    mean = float(point.mean())
+    return min(float(np.quantile(means, a)), mean), max(float(np.quantile(means, 1 - a)), mean)
 
 
 def clopper_pearson(successes, trials, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +111,8 @@ def unbiased_pass_rate(r: int, K, estimator: str = "unbiased") -> np.ndarray:
         return r / K
     if r < 2:
         warnings.warn(
-            "r = 1: (r-1)/(K-1) is not usable; falling back to the MLE r/K, which is biased upward "
-            "at small p (by about -ln p / (1 - p))",
+            f"{R1_NOTE}: (r-1)/(K-1) is not usable; falling back to the MLE r/K, which is biased "
+            "upward at small p (by about -ln p / (1 - p))",
             stacklevel=2,
         )
         return r / K
@@ -101,10 +166,18 @@ def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.9, seed: int = 0
 
 
 def task_pass_until(estimates: pd.DataFrame, n_boot: int = 1000, level: float = 0.9,
-                    seed: int = 0) -> dict:
-    """Task-level PU = mean over instances of p_hat, with a bootstrap interval over instances."""
+                    seed: int = 0, r: int | None = None, K_max: int | None = None) -> dict:
+    """Task-level PU = mean over instances of p_hat.
+
+    With the design (`r`, `K_max`) the interval is `design_interval` (it covers the mean pass rate
+    of these instances); without it, a percentile bootstrap over instances (which under-covers
+    with the few, skewed instances of a real task: kept for data without a design)."""
     p = estimates["p_hat"].to_numpy(dtype=float)
-    low, high = bootstrap_mean(p, n_boot=n_boot, level=level, seed=seed)
+    if r is not None and K_max is not None:
+        low, high = design_interval(estimates["K"].to_numpy(), estimates["passes"].to_numpy(), int(r),
+                                    int(K_max), level=level, n_boot=max(n_boot, 1000), seed=seed)
+    else:
+        low, high = bootstrap_mean(p, n_boot=n_boot, level=level, seed=seed)
     return {
         "PU": float(p.mean()) if len(p) else float("nan"),
         "PU_low": low,

@@ -7,7 +7,7 @@ A task YAML (see config/passuntil/tasks/) looks like::
     prompt: "Q: {question}\\nA:"          # str.format over the instance's fields
     checker: {name: exact_match, extract: "^\\\\s*(\\\\S+)"}
     stop: ["\\n"]
-    r: 2
+    r: 2                                 # r = 1 only with allow_r1: true (biased, labelled)
     K_max: 10000
     temperature: 1.0
     top_p: 1.0
@@ -45,6 +45,7 @@ DEFAULTS = {
     "seed": 0,
     "greedy": True,
     "store_text": True,
+    "allow_r1": False,
 }
 KEYS = set(DEFAULTS) | {"name", "data", "prompt", "checker", "description"}
 
@@ -66,11 +67,17 @@ class PassUntilTask:
     greedy: bool = True
     store_text: bool = True
     source_sha256: str | None = None  # of the task YAML (set by load_task)
+    allow_r1: bool = False  # r = 1 has no usable unbiased estimator: refused unless opted in
 
     def __post_init__(self):
         self.checker: Checker = get_checker(self.checker_spec)
         if self.r < 1 or self.K_max < self.r:
             raise ValueError(f"task {self.name}: need 1 <= r <= K_max, got r={self.r}, K_max={self.K_max}")
+        if self.r == 1 and not self.allow_r1:
+            raise ValueError(
+                f"task {self.name}: field 'r': r = 1 biases every per-instance estimate upward "
+                "(2.6x to 9x at p in 1e-2..1e-5); use r >= 2, or set allow_r1: true to accept "
+                "estimates labelled 'r = 1: biased upward' (docs/passuntil.md)")
         ids = [inst["id"] for inst in self.instances]
         if len(set(ids)) != len(ids):
             raise ValueError(f"task {self.name}: instance ids are not unique")

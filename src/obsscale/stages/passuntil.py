@@ -14,11 +14,13 @@ import pandas as pd
 
 from obsscale.core.io import atomic_path, provenance, write_csv, write_json
 from obsscale.passuntil.estimators import (
+    R1_NOTE,
     greedy_accuracy,
     instance_estimates,
     pass_at_k,
     task_pass_until,
 )
+from obsscale.passuntil.likelihood import LikelihoodInstanceLaw
 from obsscale.passuntil.laws import (
     InstanceScalingLaw,
     TaskScalingLaw,
@@ -28,9 +30,11 @@ from obsscale.passuntil.laws import (
 
 log = logging.getLogger(__name__)
 
-ESTIMATE_COLUMNS = ["model", "N", "instance", "K", "passes", "censored", "p_hat", "low", "high"]
-LAW_COLUMNS = ["level", "c", "alpha", "r2", "N_target", "predicted", "predicted_low",
-               "predicted_high", "actual", "curvature_class", "evidence", "n_models"]
+ESTIMATE_COLUMNS = ["model", "N", "instance", "K", "passes", "censored", "p_hat", "low", "high", "r",
+                    "K_max", "note"]
+LAW_COLUMNS = ["level", "holdout", "c", "alpha", "r2", "N_target", "predicted", "predicted_low",
+               "predicted_high", "actual", "actual_low", "actual_high", "interval_method",
+               "curvature_class", "evidence", "n_models", "r", "K_max", "note"]
 
 
 def work_log_path(log_path: str | os.PathLike) -> Path:
@@ -70,14 +74,17 @@ def run_sampling(task_yaml: str, model: str, model_path: str, log_path: str,
 
 def estimate_task(logs: list[str], models: list[str], sizes: list[float], estimates_csv: str,
                   summary_csv: str, estimator: str = "unbiased", k: int = 8, n_boot: int = 1000,
-                  level: float = 0.9, seed: int = 0) -> None:
-    """Per-instance estimates (estimates.csv) and the task-level summary per model (summary.csv:
-    PU with bootstrap interval, greedy accuracy, pass@1 and pass@k from the first round)."""
+                  level: float = 0.9, seed: int = 0, plan_csv: str | None = None) -> None:
+    """Per-instance estimates (estimates.csv), the task-level summary per model (summary.csv:
+    PU with its design-bootstrap interval, greedy accuracy, pass@1 and pass@k from the first
+    round, samples counted and drawn) and, with `plan_csv`, the planning table of each model from
+    its first round (`obsscale.passuntil.planning.plan`)."""
+    from obsscale.passuntil.planning import drawn_samples, plan
     from obsscale.passuntil.sampling import counts_from_log
 
     if not (len(logs) == len(models) == len(sizes)):
         raise ValueError("logs, models and sizes differ in length")
-    est_rows, summary_rows, sandboxes = [], [], {}
+    est_rows, summary_rows, plan_rows, sandboxes = [], [], [], {}
     for path, model, N in zip(logs, models, sizes):
         counts = counts_from_log(path)
         # Which sandbox judged the code samples (unsafe-local = no isolation), in every output.
@@ -85,13 +92,21 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
             box = json.loads(f.readline()).get("sandbox") or {}
         sandboxes[model] = box.get("mode", "")
         design = counts.attrs["design"]
-        est = instance_estimates(counts, r=design["r"], K_max=design["K_max"], estimator=estimator)
+        r, K_max = int(design["r"]), int(design["K_max"])
+        est = instance_estimates(counts, r=r, K_max=K_max, estimator=estimator)
         est.insert(0, "N", float(N))
         est.insert(0, "model", model)
+        est["r"], est["K_max"], est["note"] = r, K_max, R1_NOTE if r == 1 else ""
         est_rows.append(est[ESTIMATE_COLUMNS])
-        tl = task_pass_until(est, n_boot=n_boot, level=level, seed=seed)
+        tl = task_pass_until(est, n_boot=n_boot, level=level, seed=seed, r=r, K_max=K_max)
         n0 = counts["n0"].fillna(0).astype(int)
         c0 = counts["c0"].fillna(0).astype(int)
+        drawn = drawn_samples(est["K"], est["passes"], r, K_max, design["batch"]).sum()
+        if plan_csv:
+            table = plan(n0, c0, batch=design["batch"], seed=seed)
+            table.insert(0, "N", float(N))
+            table.insert(0, "model", model)
+            plan_rows.append(table)
         kk = min(k, int(n0.min())) if len(n0) and n0.min() > 0 else 0
         summary_rows.append({
             "model": model, "N": float(N), **tl,
@@ -102,10 +117,14 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
             "samples_fixed": int(n0.min()) if len(n0) else 0,
             "samples_total": int(counts["K"].sum()),
             "sandbox": sandboxes[model],
+            "samples_drawn": int(drawn),
+            "r": r, "K_max": K_max, "note": R1_NOTE if r == 1 else "",
         })
     estimates = pd.concat(est_rows, ignore_index=True)
     write_csv(estimates, estimates_csv)
     write_csv(pd.DataFrame(summary_rows).sort_values("N"), summary_csv)
+    if plan_csv:
+        write_csv(pd.concat(plan_rows, ignore_index=True), plan_csv)
     write_json(provenance({f"log_{m}": p for m, p in zip(models, logs)}, estimator=estimator,
                           k=k, n_boot=n_boot, level=level, seed=seed, sandbox=sandboxes),
                Path(estimates_csv).with_suffix(".provenance.json"))
@@ -135,62 +154,95 @@ def law_curves(summ: pd.DataFrame, task_law, instance_law, curvature: dict, n: i
     return pd.concat(parts, ignore_index=True)[CURVE_COLUMNS] if parts else pd.DataFrame(columns=CURVE_COLUMNS)
 
 
-def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int = 1,
+def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int | list[int] = 1,
              interval: float = 0.9, curvature_level: float = 0.05, mixture: bool = True,
              curves_csv: str | None = None) -> pd.DataFrame:
     """law.csv: the task-level and instance-level laws fitted on all but the `holdout` largest
     models and their predictions for the largest one, the curvature class (all models), and the
-    mixture-vs-single comparison.  Censored instances enter the task-level PU at s/K_max; the
-    instance-level fits leave them out (see docs/passuntil.md).  `curves_csv`: the points of these
-    laws and of the curvature fits that the figures draw (law_curves)."""
+    mixture-vs-single comparison.  A list of holdouts fits once per entry: the first entry's rows are
+    levels `task` / `instance` / `instance_ols`, the others' `task_holdout{h}` and so on.
+
+    - task: OLS of log(-log PU) on log N over the task-level PUs (the paper's task law);
+    - instance: the partially pooled likelihood law on every instance's raw counts
+      (`LikelihoodInstanceLaw`), its interval a prediction interval of the PU measured at the
+      target under the same design;
+    - instance_ols: OLS per instance on log(-log p_hat), a documented comparison (biased low).
+    `actual_low`/`actual_high` are the measured PU's own interval; `note` flags r = 1.
+    `curves_csv`: the points of the first holdout's laws and of the curvature fits that the figures
+    draw (law_curves), so that they never refit."""
     est = pd.read_csv(estimates_csv)
     summ = pd.read_csv(summary_csv).sort_values("N")
-    sizes = np.sort(summ["N"].unique())
-    if len(sizes) <= holdout:
-        raise ValueError(f"{summary_csv}: {len(sizes)} model sizes, cannot hold out {holdout}")
-    target = float(sizes[-1])
-    train_sizes = sizes[: len(sizes) - holdout] if holdout else sizes
-    train = summ[summ["N"].isin(train_sizes)]
-    actual = float(summ.loc[summ["N"] == target, "PU"].mean())
-    curv = curvature_test(summ["N"], summ["PU"], level=curvature_level)
+    holdouts = [int(holdout)] if np.ndim(holdout) == 0 else [int(h) for h in holdout]
     rows = []
-    law = inst = None
-    row = dict.fromkeys(LAW_COLUMNS, math.nan)
-    row.update(level="task", N_target=target, actual=actual, n_models=int(len(train)),
-               curvature_class=curv["curvature_class"], evidence=curv["evidence"])
-    try:
-        law = TaskScalingLaw(interval=interval).fit(train["N"], train["PU"])
-        lo, hi = law.predict_interval([target])
-        row.update(c=law.c_, alpha=law.alpha_, r2=law.r2_, predicted=float(law.predict([target])[0]),
-                   predicted_low=float(lo[0]), predicted_high=float(hi[0]), n_models=law.n_models_)
-    except ValueError as exc:
-        law = None
-        row["evidence"] = f"{row['evidence']}; task law not fitted: {exc}"
-    rows.append(row)
-    row = dict.fromkeys(LAW_COLUMNS, math.nan)
-    row.update(level="instance", N_target=target, actual=actual, curvature_class="",
-               n_models=int(len(train)))
-    try:
-        inst = InstanceScalingLaw().fit(est[est["N"].isin(train_sizes)])
-        alphas = [l.alpha_ for l in inst.laws_.values()]
-        row.update(predicted=float(inst.predict([target])[0]), alpha=float(np.median(alphas)),
-                   c=float(np.median([l.c_ for l in inst.laws_.values()])),
-                   r2=float(np.nanmean([l.r2_ for l in inst.laws_.values()])),
-                   evidence=f"{len(inst.laws_)} of {len(inst.instances_)} instances fitted; "
-                            "c and alpha are medians over fitted instances")
-    except ValueError as exc:
-        inst = None
-        row["evidence"] = f"instance laws not fitted: {exc}"
-    rows.append(row)
+    drawn_laws = None
+    for j, h in enumerate(holdouts):
+        part, laws = _holdout_rows(est, summ, h, "" if j == 0 else f"_holdout{h}", interval,
+                                   curvature_level, summary_csv)
+        rows += part
+        drawn_laws = drawn_laws or laws
     if mixture:
         mix = compare_mixture(summ["N"], summ["PU"])
         row = dict.fromkeys(LAW_COLUMNS, math.nan)
-        row.update(level="mixture", curvature_class=f"preferred: {mix['preferred']}",
+        row.update(level="mixture", holdout=0, curvature_class=f"preferred: {mix['preferred']}",
                    evidence=mix["evidence"], n_models=mix["n_models"],
                    c=mix.get("c_single", math.nan), alpha=mix.get("alpha_single", math.nan))
         rows.append(row)
     out = pd.DataFrame(rows, columns=LAW_COLUMNS)
     write_csv(out, law_csv)
     if curves_csv is not None:
-        write_csv(law_curves(summ, law, inst, curv), curves_csv)
+        write_csv(law_curves(summ, *drawn_laws), curves_csv)
     return out
+
+
+def _holdout_rows(est, summ, holdout, suffix, interval, curvature_level, summary_csv) -> tuple[list[dict], tuple]:
+    """The task, instance and instance_ols rows of one holdout, and (task law, instance law, curvature
+    result) for the figures' curves (None where a law did not fit)."""
+    sizes = np.sort(summ["N"].unique())
+    if len(sizes) <= holdout:
+        raise ValueError(f"{summary_csv}: {len(sizes)} model sizes, cannot hold out {holdout}")
+    target = float(sizes[-1])
+    train_sizes = sizes[: len(sizes) - holdout] if holdout else sizes
+    train = summ[summ["N"].isin(train_sizes)]
+    at_target = summ[summ["N"] == target].iloc[0]
+    r, K_max = int(est["r"].iloc[0]), int(est["K_max"].iloc[0])
+    note = R1_NOTE if (est["r"] == 1).any() else ""
+    base = dict.fromkeys(LAW_COLUMNS, math.nan)
+    base.update(holdout=holdout, N_target=target, actual=float(at_target["PU"]),
+                actual_low=float(at_target["PU_low"]), actual_high=float(at_target["PU_high"]),
+                n_models=int(len(train)), curvature_class="", r=r, K_max=K_max, note=note)
+    curv = curvature_test(summ["N"], summ["PU"], level=curvature_level)
+    task = dict(base, level="task" + suffix, curvature_class=curv["curvature_class"],
+                evidence=curv["evidence"], interval_method="OLS on log(-log PU): t prediction interval")
+    task_law = inst_law = None
+    try:
+        law = task_law = TaskScalingLaw(interval=interval).fit(train["N"], train["PU"])
+        lo, hi = law.predict_interval([target])
+        task.update(c=law.c_, alpha=law.alpha_, r2=law.r2_, predicted=float(law.predict([target])[0]),
+                    predicted_low=float(lo[0]), predicted_high=float(hi[0]), n_models=law.n_models_)
+    except ValueError as exc:
+        task["evidence"] = f"{task['evidence']}; task law not fitted: {exc}"
+    fit_est = est[est["N"].isin(train_sizes)]
+    inst = dict(base, level="instance" + suffix,
+                interval_method="likelihood: posterior draws, measured under the design (r, K_max)")
+    try:
+        law = inst_law = LikelihoodInstanceLaw(interval=interval).fit(fit_est)
+        lo, hi = law.predict_interval(target, {"r": r, "K_max": K_max})
+        inst.update(predicted=float(law.predict([target])[0]), predicted_low=lo, predicted_high=hi,
+                    c=law.c_mean_, alpha=law.alpha_mean_,
+                    evidence=f"{len(law.instances_)} instances, partially pooled ML on raw counts; "
+                             f"alpha across instances {law.alpha_mean_:.3g} +- {law.alpha_sd_:.2g} (sd); "
+                             f"c, alpha: the population mean law")
+    except ValueError as exc:
+        inst["evidence"] = f"likelihood instance laws not fitted: {exc}"
+    ols = dict(base, level="instance_ols" + suffix, interval_method="none (comparison only)")
+    try:
+        law = InstanceScalingLaw().fit(fit_est)
+        ols.update(predicted=float(law.predict([target])[0]),
+                   alpha=float(np.median([v.alpha_ for v in law.laws_.values()])),
+                   c=float(np.median([v.c_ for v in law.laws_.values()])),
+                   r2=float(np.nanmean([v.r2_ for v in law.laws_.values()])),
+                   evidence=f"OLS on log(-log p_hat), biased low (docs/passuntil.md); {len(law.laws_)} of "
+                            f"{len(law.instances_)} instances fitted; c and alpha are medians")
+    except ValueError as exc:
+        ols["evidence"] = f"OLS instance laws not fitted: {exc}"
+    return [task, inst, ols], (task_law, inst_law, curv)
