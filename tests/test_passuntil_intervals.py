@@ -113,7 +113,7 @@ def test_r1_is_refused_unless_the_task_opts_in(tmp_path):
 
 def test_r1_outputs_are_labelled_biased(tmp_path):
     from obsscale.passuntil.backends import SimulatedBackend
-    from obsscale.passuntil.pipeline import estimate_task, fit_laws
+    from obsscale.stages.passuntil import estimate_task, fit_laws
     from obsscale.passuntil.sampling import pass_until
     from obsscale.passuntil.tasks import PassUntilTask
 
