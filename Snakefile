@@ -1,14 +1,29 @@
 # obsscale: observational scaling laws and PassUntil task scaling laws.
 # The default configuration reproduces the observational-scaling paper from the shipped scores.
-from snakemake.utils import min_version, validate
+import sys
+
+from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, f"{workflow.basedir}/src")
+
+from obsscale.core.errors import InputError
+from obsscale.stages.outputs import enabled_experiments
+from obsscale.stages.validate import validate_config
 
 
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# The whole config is checked before any job: schema, names, score tables, task files, model
+# sheet.  A problem stops the run (and a dry run) with one line naming the file and line or the
+# config key, and nothing is written.
+try:
+    validate_config(config, workflow.basedir)
+except InputError as exc:
+    sys.exit(f"Error: {exc}")
+# `enabled: false` keeps an experiment's block in the config but fits nothing for it.
+config["experiments"] = enabled_experiments(config)
 
 
 include: "workflow/rules/common.smk"

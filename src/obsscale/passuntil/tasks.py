@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from obsscale.core.errors import InputError, did_you_mean
 from obsscale.passuntil.checkers import Checker, get_checker
 
 DEFAULTS = {
@@ -44,6 +46,46 @@ DEFAULTS = {
     "store_text": True,
 }
 KEYS = set(DEFAULTS) | {"name", "data", "prompt", "checker", "description"}
+BATCH_KEYS = ("initial", "growth", "max")
+DATA_KEYS = ("path", "lm_eval", "limit")
+
+
+class TaskError(InputError):
+    """A task YAML or its data file that cannot be run; the message names file, line and field."""
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# field -> (test, what it must be); `K_max >= r` and the data block are checked on their own.
+FIELD_RULES = {
+    "name": (lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None,
+             "a name of letters, digits, '.', '_' or '-'"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "prompt": (lambda v: isinstance(v, str), "a string"),
+    "checker": (lambda v: isinstance(v, str) or (isinstance(v, dict) and "name" in v),
+                "a checker name or a mapping with 'name'"),
+    "stop": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+    "r": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "K_max": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "temperature": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "top_p": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "max_new_tokens": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "seed": (lambda v: _is_int(v), "an integer"),
+    "greedy": (lambda v: isinstance(v, bool), "true or false"),
+    "store_text": (lambda v: isinstance(v, bool), "true or false"),
+    "batch.initial": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "batch.growth": (lambda v: _is_number(v) and v >= 1, "a number >= 1"),
+    "batch.max": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "data.path": (lambda v: isinstance(v, str) and v != "", "a path to a JSONL file"),
+    "data.lm_eval": (lambda v: isinstance(v, str) and v != "", "an lm-eval task name"),
+    "data.limit": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+}
 
 
 @dataclass
@@ -66,10 +108,13 @@ class PassUntilTask:
     def __post_init__(self):
         self.checker: Checker = get_checker(self.checker_spec)
         if self.r < 1 or self.K_max < self.r:
-            raise ValueError(f"task {self.name}: need 1 <= r <= K_max, got r={self.r}, K_max={self.K_max}")
+            raise TaskError(f"task {self.name}: need 1 <= r <= K_max, got r={self.r}, K_max={self.K_max}")
+        b = self.batch
+        if b["max"] < 1 or b["initial"] < 1 or b["growth"] < 1:
+            raise TaskError(f"task {self.name}: batch needs initial >= 1, growth >= 1, max >= 1, got {b}")
         ids = [inst["id"] for inst in self.instances]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"task {self.name}: instance ids are not unique")
+            raise TaskError(f"task {self.name}: instance ids are not unique")
 
     def render(self, instance: dict) -> str:
         if "prompt_text" in instance:  # rendered by the task's source (lm-eval)
@@ -93,21 +138,122 @@ class PassUntilTask:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    rows = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {lineno}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError(f"{path}: line {lineno}: field 'id' is missing")
-            rows.append(row)
+    """Instances of a JSONL data file: one object with a unique `id` per line (blank lines skipped)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TaskError(f"{path}: data file not found") from None
+    except IsADirectoryError:
+        raise TaskError(f"{path}: is a folder, not a JSONL file") from None
+    except OSError as exc:
+        raise TaskError(f"{path}: cannot be read ({exc.strerror})") from None
+    rows, first_line = [], {}
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TaskError(f"{path}: line {lineno}: not UTF-8 text") from None
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TaskError(f"{path}: line {lineno}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "id" not in row:
+            raise TaskError(f"{path}: line {lineno}: field 'id' is missing")
+        key = json.dumps(row["id"])
+        if key in first_line:
+            raise TaskError(f"{path}: line {lineno}, field 'id': duplicate id {row['id']!r} "
+                            f"(first on line {first_line[key]})")
+        first_line[key] = lineno
+        rows.append(row)
     if not rows:
-        raise ValueError(f"{path}: no instances")
+        raise TaskError(f"{path}: no instances")
     return rows
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """1-based line of every key of the YAML's top-level mapping and of its nested mappings
+    (`batch.max`), for error messages."""
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key, value in node.value:
+        lines[str(key.value)] = key.start_mark.line + 1
+        if isinstance(value, yaml.MappingNode):
+            for sub, _ in value.value:
+                lines[f"{key.value}.{sub.value}"] = sub.start_mark.line + 1
+    return lines
+
+
+def read_task_yaml(path: str | Path) -> dict:
+    """A task YAML, parsed and checked field by field (types, ranges, closed key sets) without
+    loading its instances; errors are `TaskError`s naming the file, the line and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TaskError(f"{path}: task file not found") from None
+    except IsADirectoryError:
+        raise TaskError(f"{path}: is a folder, not a task YAML") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise TaskError(f"{path}: line {line}: not UTF-8 text") from None
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise TaskError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(cfg, dict):
+        raise TaskError(f"{path}: a task YAML is a mapping of fields (name, data, checker, ...)")
+    lines = _key_lines(text)
+
+    def fail(field: str, message: str):
+        line = lines.get(field, lines.get(field.split(".")[0]))
+        where = f"line {line}, " if line else ""
+        return TaskError(f"{path}: {where}field '{field}': {message}")
+
+    for block, keys, known in (("", cfg, KEYS), ("batch.", cfg.get("batch"), BATCH_KEYS),
+                               ("data.", cfg.get("data"), DATA_KEYS)):
+        if block and block[:-1] in cfg and not isinstance(keys, dict):
+            raise fail(block[:-1], f"must be a mapping of {', '.join(known)}")
+        for key in keys or {}:
+            if key not in known:
+                raise fail(f"{block}{key}", f"unknown field{did_you_mean(key, known)}; known: {sorted(known)}")
+    for key in ("name", "data", "checker"):
+        if key not in cfg:
+            raise TaskError(f"{path}: field {key!r} is required")
+    values = {**cfg, **{f"batch.{k}": v for k, v in (cfg.get("batch") or {}).items()},
+              **{f"data.{k}": v for k, v in cfg["data"].items()}}
+    for field_name, value in values.items():
+        rule = FIELD_RULES.get(field_name)
+        if rule is not None and not rule[0](value):
+            raise fail(field_name, f"must be {rule[1]}, got {value!r}")
+    if ("path" in cfg["data"]) == ("lm_eval" in cfg["data"]):
+        raise fail("data", "needs exactly one of 'path' (JSONL) or 'lm_eval' (task name)")
+    r, k_max = cfg.get("r", DEFAULTS["r"]), cfg.get("K_max", DEFAULTS["K_max"])
+    if k_max < r:
+        raise fail("K_max", f"must be >= r ({r}), got {k_max}")
+    try:
+        get_checker(cfg["checker"])
+    except InputError as exc:
+        raise fail("checker", str(exc)) from None
+    return cfg
+
+
+def check_task_file(path: str | Path) -> None:
+    """Everything `load_task` checks that needs no model and no lm-eval: the YAML's fields, its
+    JSONL data file, and that the prompt renders every instance.  Run when the workflow is parsed."""
+    cfg = read_task_yaml(path)
+    if "path" in cfg["data"]:
+        instances = read_jsonl((Path(path).parent / cfg["data"]["path"]).resolve())
+        _check_prompt(Path(path), cfg.get("prompt", "{prompt}"), instances)
 
 
 def load_lm_eval_instances(task_name: str, limit: int | None = None) -> tuple[list[dict], dict]:
@@ -137,17 +283,23 @@ def load_lm_eval_instances(task_name: str, limit: int | None = None) -> tuple[li
     return instances, settings
 
 
+def _check_prompt(path: Path, prompt: str, instances: list[dict]) -> None:
+    for i, inst in enumerate(instances):
+        if "prompt_text" in inst:
+            continue
+        try:
+            prompt.format(**inst)
+        except KeyError as exc:
+            raise TaskError(f"{path}: field 'prompt': uses field {exc} missing in instance {i} "
+                            f"(id {inst.get('id')!r})") from None
+        except (IndexError, ValueError) as exc:
+            raise TaskError(f"{path}: field 'prompt': cannot be formatted ({exc})") from None
+
+
 def load_task(path: str | Path) -> PassUntilTask:
-    """Read and validate a task YAML; errors name the file and the field."""
+    """Read and validate a task YAML; errors name the file, the line and the field."""
     path = Path(path)
-    with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
-    unknown = set(cfg) - KEYS
-    if unknown:
-        raise ValueError(f"{path}: unknown field(s) {sorted(unknown)}; known: {sorted(KEYS)}")
-    for key in ("name", "data", "checker"):
-        if key not in cfg:
-            raise ValueError(f"{path}: field {key!r} is required")
+    cfg = read_task_yaml(path)
     settings = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}
     settings["batch"] = {**DEFAULTS["batch"], **(cfg.get("batch") or {})}
     data = cfg["data"]
@@ -164,19 +316,10 @@ def load_task(path: str | Path) -> PassUntilTask:
         if "extract" in from_lm_eval:
             checker = {"name": checker} if isinstance(checker, str) else dict(checker)
             checker.setdefault("extract", from_lm_eval["extract"])
-    else:
-        raise ValueError(f"{path}: field 'data' needs 'path' (JSONL) or 'lm_eval' (task name)")
     prompt = cfg.get("prompt", "{prompt}")
-    for i, inst in enumerate(instances):
-        if "prompt_text" in inst:
-            continue
-        try:
-            prompt.format(**inst)
-        except KeyError as exc:
-            raise ValueError(f"{path}: prompt uses field {exc} missing in instance {i} "
-                             f"(id {inst.get('id')!r})") from None
+    _check_prompt(path, prompt, instances)
     try:
         return PassUntilTask(name=cfg["name"], instances=instances, prompt=prompt,
                              checker_spec=checker, **settings)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise TaskError(f"{path}: {exc}") from None

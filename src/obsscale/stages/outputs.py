@@ -55,15 +55,27 @@ def capability_figure_targets(config: Config) -> list[str]:
     return [f for stem in capability_figure_stems(config) for f in figure_files(stem)]
 
 
+# The paper figures of the scaling laws (obsscale.figures.laws.PAPER_FIGURES; a test keeps the two
+# in step): the ids `law_figures:` may name.
+LAW_FIGURES = ("fig4", "fig5", "fig6", "fig9", "figC3", "figC5", "figC7", "figC8", "figC9", "figC10",
+               "figC11", "figC12", "figC13", "figC14", "figC15", "figC16", "figC20", "figC21", "figC22")
+
+
+def enabled_experiments(config: Config) -> dict[str, dict]:
+    """The experiments that run: every block of `experiments:` without `enabled: false`."""
+    return {name: block for name, block in (config.get("experiments") or {}).items()
+            if (block or {}).get("enabled", True)}
+
+
 def overview_experiments(config: Config) -> list[str]:
     """Experiments that get an overview figure of all their fits (`overview`, default true)."""
-    return [name for name, block in (config.get("experiments") or {}).items()
+    return [name for name, block in enabled_experiments(config).items()
             if (block or {}).get("overview", True)]
 
 
 def law_targets(config: Config) -> list[str]:
     """Observational scaling laws: fits, predictions, frozen laws, Table C.1 and their figures."""
-    experiments = list(config.get("experiments", {}) or {})
+    experiments = list(enabled_experiments(config))
     if not experiments:
         return []
     targets = []
