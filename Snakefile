@@ -44,3 +44,10 @@ rule all:
 
 
 include: "workflow/rules/cluster.smk"
+
+
+onsuccess:
+    # A job killed while writing leaves its atomic-write temporary behind; none survives a success.
+    from obsscale.core.io import remove_stale_temporaries
+
+    remove_stale_temporaries("results")

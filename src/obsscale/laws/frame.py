@@ -23,6 +23,8 @@ def read_target_table(path: str | os.PathLike, join: str, targets: list[dict]) -
     """Read a downstream-target CSV: the join column and every target column, numbers within
     [min(0, floor), ceiling] of the target's declared range.  Errors name file, line and column."""
     path = Path(path)
+    if not path.exists():
+        raise D.ScoreTableError(path, "target CSV not found")
     df = D.read_csv_strict(path)
     needed = [join] + [t["column"] for t in targets]
     for col in needed:

@@ -109,27 +109,39 @@ def _jacobian(link: Link, K: int, params: np.ndarray, X: np.ndarray) -> np.ndarr
 
 
 def _least_squares(link, K, X, y, start, options):
-    """Nonlinear least squares, as scipy `curve_fit`: Levenberg–Marquardt when unbounded (plain
-    sigmoid), trust-region reflective when the floor is bounded.  The Jacobian is analytic."""
+    """Nonlinear least squares, as scipy `curve_fit` does it: Levenberg–Marquardt (MINPACK's lmder)
+    when unbounded (plain sigmoid), trust-region reflective when the floor is bounded, with the
+    analytic Jacobian and curve_fit's defaults.  The solvers are called directly: curve_fit's
+    memoisation of the first evaluation made repeated fits of the same data differ (in the last
+    bits, and through a degenerate fit by up to 40 %), so results were not reproducible."""
     D = _design(X)
+    y = np.asarray(y, float)
 
-    def f(_, *p):
-        return _predict_design(link, K, np.asarray(p), D)
+    def residuals(p):
+        return _predict_design(link, K, np.asarray(p, float), D) - y
 
-    def jac(_, *p):
-        return _jacobian_design(link, K, np.asarray(p), D)
+    def jac(p):
+        return _jacobian_design(link, K, np.asarray(p, float), D)
 
-    kwargs = {"maxfev": options.get("max_nfev", 10000)}
-    if link.n_extra:
-        lo = [-np.inf] * (K + 1) + [b[0] for b in link.extra_bounds]
-        hi = [np.inf] * (K + 1) + [b[1] for b in link.extra_bounds]
-        kwargs = {"bounds": (lo, hi), "max_nfev": options.get("max_nfev", 10000)}
+    max_nfev = options.get("max_nfev", 10000)
+    start = np.asarray(start, float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            popt, _ = optimize.curve_fit(f, np.zeros(len(y)), y, p0=start, jac=jac, **kwargs)
-        except (RuntimeError, ValueError) as exc:
-            return np.asarray(start, float), False, str(exc)
+            if link.n_extra:
+                lo = [-np.inf] * (K + 1) + [b[0] for b in link.extra_bounds]
+                hi = [np.inf] * (K + 1) + [b[1] for b in link.extra_bounds]
+                res = optimize.least_squares(residuals, start, jac=jac, bounds=(lo, hi), method="trf",
+                                             max_nfev=max_nfev)
+                if not res.success:
+                    return start, False, f"Optimal parameters not found: {res.message}"
+                return np.asarray(res.x, float), True, "ok"
+            popt, _, _, msg, ier = optimize.leastsq(residuals, start, Dfun=jac, full_output=True,
+                                                    maxfev=max_nfev)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+            return start, False, str(exc)
+    if ier not in (1, 2, 3, 4):
+        return start, False, f"Optimal parameters not found: {msg}"
     return np.asarray(popt, float), True, "ok"
 
 
