@@ -48,9 +48,10 @@ def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
     # One layout pass for both formats: a "tight" save would lay the figure out again per file.
     fig.draw_without_rendering()
     bbox = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
-    for path, fmt in ((png, "png"), (pdf, "pdf")):
+    # No creation date in the PDF: the same figure gives the same bytes on every run.
+    for path, fmt, meta in ((png, "png", None), (pdf, "pdf", {"CreationDate": None})):
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches=bbox)
+            fig.savefig(tmp, format=fmt, bbox_inches=bbox, metadata=meta)
     plt.close(fig)
 
 

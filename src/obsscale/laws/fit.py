@@ -94,6 +94,8 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
     if pset.kind == "pcs":
         n_train = int(train.sum())
         if n_train <= 1:
+            log.warning("%s / %s / %s: only %d training model(s); not fitted", spec["name"], target["name"],
+                        pset.name, n_train)
             return TargetFit(target, pset, frame, None, None, np.full((len(y), 1), np.nan), y, role,
                              error=f"only {n_train} training model(s)")
         key = (target["name"], repr(split or target.get("split") or spec["split"]),

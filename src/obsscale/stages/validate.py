@@ -203,6 +203,11 @@ def _check_split(where: str, split: dict, frame, target: dict, spec: dict, table
     if not np.any(train):
         raise _err(where, f"leaves no training model for target '{target['name']}' "
                    f"({len(rows)} models with a value; the split puts all of them in test)")
+    if any(_pc_count(p) for p in spec["predictors"]):
+        for m in spec["metrics"]:
+            if rows.loc[train, m].isna().all():
+                raise _err(where, f"metric '{m}' has no observed value among the {int(train.sum())} "
+                           f"training models of target '{target['name']}'; the PCA cannot impute it")
 
 
 def _check_law_figures(config: dict) -> None:
