@@ -55,7 +55,8 @@ class TargetFit:
 
 def _law_for(spec) -> ObservationalScalingLaw:
     return ObservationalScalingLaw(link=spec["link"], estimator=spec["estimator"], huber_delta=spec["huber_delta"],
-                                   n_starts=spec["n_starts"], divergence_threshold=spec["divergence_threshold"])
+                                   n_starts=spec["n_starts"], divergence_threshold=spec["divergence_threshold"],
+                                   random_state=int(spec.get("seed", 0)))
 
 
 def split_roles(frame: pd.DataFrame, spec: dict, target: dict, y: np.ndarray, split=None) -> np.ndarray:
@@ -132,7 +133,8 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
                                                for f in spec.get("extra_reference_families", [])) if r is not None]
     n_boot = spec["n_boot"] if n_boot is None else n_boot
     if n_boot:
-        result.boot = bootstrap_law(law, X[fit_rows], y[fit_rows], n_boot=n_boot, level=spec["band_level"])
+        result.boot = bootstrap_law(law, X[fit_rows], y[fit_rows], n_boot=n_boot, level=spec["band_level"],
+                                    random_state=int(spec.get("seed", 0)))
     return result
 
 

@@ -120,9 +120,6 @@ def _check_capability(config: dict, tables: dict, families) -> None:
         stored = config["scores"][block["scores"]]["metrics"]
         for i, m in enumerate(block["metrics"]):
             _known(f"{path}.metrics[{i}]", m, stored, f"a metric of score table '{block['scores']}'")
-        if n > len(block["metrics"]):
-            raise _err("capability_space.n_components",
-                       f"{n} components, but set '{name}' has only {len(block['metrics'])} metrics")
         table = tables.get(block["scores"])
         if table is not None:
             models = D.select_models(table, families, family_list=block["families"],
@@ -136,9 +133,11 @@ def _check_capability(config: dict, tables: dict, families) -> None:
     for i, s in enumerate(fl.get("sets", [])):
         _known(f"family_laws.sets[{i}]", s, list(cs["sets"]), "a set of capability_space.sets")
     for i, c in enumerate(fl.get("components", [])):
-        if (_pc_count(c) or 0) > n:
-            raise _err(f"family_laws.components[{i}]", f"'{c}' is beyond the {n} stored components "
-                       "(capability_space.n_components)")
+        for s in fl.get("sets", []):
+            stored = min(n, len(cs["sets"][s]["metrics"]))  # the PCA keeps at most one per metric
+            if (_pc_count(c) or 0) > stored:
+                raise _err(f"family_laws.components[{i}]", f"'{c}' is beyond the {stored} components "
+                           f"stored for set '{s}' (capability_space.n_components, its metrics)")
     figs = config.get("capability_figures") or {}
     for key in ("base_set", "instruct_set"):
         if figs.get(key):
