@@ -17,11 +17,13 @@ configfile: "config/config.yaml"
 
 # The whole config is checked before any job: schema, names, score tables, task files, model
 # sheet.  A problem stops the run (and a dry run) with one line naming the file and line or the
-# config key, and nothing is written.
-try:
-    validate_config(config, workflow.basedir)
-except InputError as exc:
-    sys.exit(f"Error: {exc}")
+# config key, and nothing is written.  (A job that a cluster executor starts parses this file
+# again; the submitting process has checked everything by then.)
+if workflow.is_main_process:
+    try:
+        validate_config(config, workflow.basedir)
+    except InputError as exc:
+        sys.exit(f"Error: {exc}")
 # `enabled: false` keeps an experiment's block in the config but fits nothing for it.
 config["experiments"] = enabled_experiments(config)
 

@@ -349,7 +349,8 @@ def test_dry_run_prints_one_line(tmp_path, case):
                            "--cores", "1"], capture_output=True, text=True, cwd=work, timeout=300)
     assert proc.returncode == 1
     # Snakemake itself names the workflow profile (profiles/default) it reads on every start.
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("Using workflow specific profile")]
+    profile_note = "Using workflow specific profile"
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith(profile_note)]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("Error: ") and expected in lines[0], lines[0]
     assert not (work / "results").exists()
