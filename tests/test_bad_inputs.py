@@ -354,3 +354,23 @@ def test_dry_run_prints_one_line(tmp_path, case):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("Error: ") and expected in lines[0], lines[0]
     assert not (work / "results").exists()
+
+
+# ---- running only some experiments -------------------------------------------------------------
+
+def test_disabled_and_dropped_experiments(workdir, monkeypatch):
+    from snakemake.utils import update_config
+
+    from obsscale.stages.outputs import enabled_experiments, final_output
+
+    monkeypatch.chdir(workdir)
+    cfg = copy.deepcopy(DEFAULT)
+    update_config(cfg, {"law_figures": [], "experiments": {
+        name: {"enabled": False} for name in DEFAULT["experiments"] if name != "agentic"}})
+    validate_config(cfg, ROOT)
+    assert list(enabled_experiments(cfg)) == ["agentic"]
+    fits = [t for t in final_output(cfg) if t.startswith("results/fits/")]
+    assert fits == ["results/fits/agentic.csv", "results/fits/agentic/predictions.csv"]
+    update_config(cfg, {"experiments": None})
+    validate_config(cfg, ROOT)
+    assert not [t for t in final_output(cfg) if t.startswith(("results/fits/", "results/prereg/"))]
