@@ -9,7 +9,7 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 
 from obsscale.core.errors import InputError
 from obsscale.stages.outputs import enabled_experiments
-from obsscale.stages.validate import validate_config
+from obsscale.stages.validate import error_line, validate_config
 
 
 configfile: "config/config.yaml"
@@ -23,7 +23,7 @@ if workflow.is_main_process:
     try:
         validate_config(config, workflow.basedir)
     except InputError as exc:
-        sys.exit(f"Error: {exc}")
+        sys.exit(error_line(exc))
 # `enabled: false` keeps an experiment's block in the config but fits nothing for it.
 config["experiments"] = enabled_experiments(config)
 

@@ -319,6 +319,32 @@ def test_passuntil_and_model_sheet_are_checked(workdir, monkeypatch):
         workdir, monkeypatch, evaluation)
 
 
+@pytest.mark.parametrize("text,expected", [
+    ("model\tfamily\tparams_b\n./x\tLlama-2\tabc\n", "row 2, field 'params_b': 'abc' is not a number"),
+    ("model\tfamily\tsize\n./x\tLlama-2\t1\n", "row 1: unknown column 'size'"),
+    ("model\tfamily\n./x\tLlama-2\textra\n", "row 2: 3 tab-separated cells, the header has 2"),
+    ("model\tfamily\nm\u00e9\tLlama-2\n".encode("latin-1"), "sheet.tsv: line 2: not UTF-8 text"),
+    (None, "config evaluation.model_sheet: 'sheet.tsv' is a folder"),
+])
+def test_model_sheet_errors(tmp_path, monkeypatch, text, expected):
+    work = make_workdir(tmp_path / "w")
+    sheet = work / "sheet.tsv"
+    if text is None:
+        sheet.mkdir()
+    elif isinstance(text, bytes):
+        sheet.write_bytes(text)
+    else:
+        sheet.write_text(text)
+    msg = config_error(work, monkeypatch, lambda c: c["evaluation"].update(enabled=True, model_sheet="sheet.tsv"))
+    assert expected in msg
+
+
+def test_families_file_that_is_not_yaml(workdir, monkeypatch):
+    (workdir / "fam.yaml").write_text("eval_base_families: [a, b\nadded_later: []\n")
+    msg = config_error(workdir, monkeypatch, lambda c: c.update(families="fam.yaml"))
+    assert msg.startswith("fam.yaml, line 2: not valid YAML")
+
+
 # ---- what the user sees: snakemake -n ------------------------------------------------------------
 
 SNAKEMAKE_CASES = {

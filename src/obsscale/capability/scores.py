@@ -171,7 +171,9 @@ def load_families(path: str | os.PathLike) -> Families:
     except FileNotFoundError:
         raise ScoreTableError(path, "families file not found") from None
     except yaml.YAMLError as exc:
-        raise ScoreTableError(path, f"not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        raise ScoreTableError(path, f"not valid YAML ({getattr(exc, 'problem', None) or exc})",
+                              line=mark.line + 1 if mark else None) from None
     known = {f.name for f in Families.__dataclass_fields__.values()}
     unknown = sorted(set(raw) - known)
     if unknown:

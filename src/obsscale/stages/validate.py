@@ -47,6 +47,12 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
+def error_line(exc: BaseException) -> str:
+    """An error as the one line the user sees (`Error: ...`): any line breaks of a message that
+    quotes a parser's report are folded."""
+    return "Error: " + "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+
+
 def check_schema(config: dict, schema: dict) -> None:
     """The first schema violation (in document order) as one ConfigError naming its key path."""
     import jsonschema
@@ -280,6 +286,8 @@ def _check_evaluation(config: dict, root: Path) -> None:
         return
     from obsscale.evaluation.harness import plan_evaluation
 
+    for key in ("model_sheet", "suites_file"):
+        _readable_text(f"evaluation.{key}", ev[key])
     plan = plan_evaluation(ev, config["families"], root / MODEL_SHEET_SCHEMA, root / SUITES_SCHEMA)
     for _, row in plan.models.iterrows():
         model = str(row["model"])
@@ -287,3 +295,21 @@ def _check_evaluation(config: dict, root: Path) -> None:
             raise InputError(f"{ev['model_sheet']}: row {row.get('row', '?')}, field 'model': "
                              f"no model folder '{model}'")
 
+
+
+def _readable_text(key: str, path: str) -> None:
+    """A file named by the config exists, is a file, and is UTF-8 text (else one line naming it)."""
+    p = Path(path)
+    if not p.exists():
+        raise _err(key, f"file '{path}' not found")
+    if p.is_dir():
+        raise _err(key, f"'{path}' is a folder, not a file")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise _err(key, f"'{path}' cannot be read ({exc.strerror})") from None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text") from None
