@@ -58,10 +58,15 @@ def check_schema(config: dict, schema: dict) -> None:
     import jsonschema
 
     validator = jsonschema.validators.validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = list(validator.iter_errors(config))
     if not errors:
         return
-    err = jsonschema.exceptions.best_match(errors)
+    # The first problem in document order (list items by index); at one place, an unknown key first
+    # (a misspelt key also leaves a required one missing), else jsonschema's most relevant error.
+    first = min(_order(e.absolute_path) for e in errors)
+    here = [e for e in errors if _order(e.absolute_path) == first]
+    unknown = [e for e in here if e.validator == "additionalProperties"]
+    err = unknown[0] if unknown else jsonschema.exceptions.best_match(here)
     path = list(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         known = sorted(err.schema.get("properties", {}))
@@ -70,6 +75,10 @@ def check_schema(config: dict, schema: dict) -> None:
             raise _err(key_path([*path, unknown[0]]),
                        f"unknown key{did_you_mean(unknown[0], known)} (known here: {', '.join(known)})")
     raise _err(key_path(path), _one_line(err.message))
+
+
+def _order(path) -> tuple:
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in path)
 
 
 def _local_path(path: str) -> bool:
