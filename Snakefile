@@ -1,11 +1,16 @@
 # obsscale: observational scaling laws and PassUntil task scaling laws.
 # The default configuration reproduces the observational-scaling paper from the shipped scores.
+import os
 import sys
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/src")
+# Jobs start with malloc() memory holding a fixed byte: scipy's Levenberg-Marquardt (MINPACK) lets
+# degenerate fits depend on work memory it has not written, and this makes them reproducible
+# (obsscale.laws.law._fix_uninitialised_memory; glibc reads the variable when a job starts).
+os.environ.setdefault("MALLOC_PERTURB_", "165")
 
 from obsscale.core.errors import InputError
 from obsscale.stages.outputs import enabled_experiments

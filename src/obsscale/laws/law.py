@@ -108,12 +108,37 @@ def _jacobian(link: Link, K: int, params: np.ndarray, X: np.ndarray) -> np.ndarr
     return _jacobian_design(link, K, params, _design(X))
 
 
+_M_PERTURB = -6  # glibc mallopt(3) parameter: fill freshly allocated and freed memory with a byte
+_malloc_fixed = False
+
+
+def _fix_uninitialised_memory() -> None:
+    """Make memory from malloc() hold a fixed byte instead of what was there before.
+
+    scipy's MINPACK wrapper (lmder) lets a fit depend on work memory it has not written yet: the
+    same data gave different optima from one call to the next in degenerate fits (measured with
+    scipy 1.17).  With glibc's M_PERTURB set, that memory always holds the same byte, and a fit is
+    a function of its data.  A no-op where the C library has no mallopt."""
+    global _malloc_fixed
+    if _malloc_fixed:
+        return
+    _malloc_fixed = True
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_PERTURB, 0xA5)
+    except (OSError, AttributeError):
+        pass
+
+
 def _least_squares(link, K, X, y, start, options):
     """Nonlinear least squares, as scipy `curve_fit` does it: Levenberg–Marquardt (MINPACK's lmder)
     when unbounded (plain sigmoid), trust-region reflective when the floor is bounded, with the
-    analytic Jacobian and curve_fit's defaults.  The solvers are called directly: curve_fit's
-    memoisation of the first evaluation made repeated fits of the same data differ (in the last
-    bits, and through a degenerate fit by up to 40 %), so results were not reproducible."""
+    analytic Jacobian and curve_fit's defaults.  The solvers are called directly (curve_fit's
+    memoisation of the first evaluation made repeated fits of the same data differ, in degenerate
+    fits by up to 40 %), the Jacobian is passed in MINPACK's column layout, and uninitialised work
+    memory is pinned (`_fix_uninitialised_memory`): the same data give the same bytes."""
+    _fix_uninitialised_memory()
     D = _design(X)
     y = np.asarray(y, float)
 
@@ -122,6 +147,9 @@ def _least_squares(link, K, X, y, start, options):
 
     def jac(p):
         return _jacobian_design(link, K, np.asarray(p, float), D)
+
+    def jac_columns(p):  # MINPACK's own layout: one row per parameter
+        return np.ascontiguousarray(jac(p).T)
 
     max_nfev = options.get("max_nfev", 10000)
     start = np.asarray(start, float)
@@ -136,8 +164,8 @@ def _least_squares(link, K, X, y, start, options):
                 if not res.success:
                     return start, False, f"Optimal parameters not found: {res.message}"
                 return np.asarray(res.x, float), True, "ok"
-            popt, _, _, msg, ier = optimize.leastsq(residuals, start, Dfun=jac, full_output=True,
-                                                    maxfev=max_nfev)
+            popt, _, _, msg, ier = optimize.leastsq(residuals, start, Dfun=jac_columns, col_deriv=True,
+                                                    full_output=True, maxfev=max_nfev)
         except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
             return start, False, str(exc)
     if ier not in (1, 2, 3, 4):
