@@ -150,7 +150,7 @@ def test_sheet_to_wide_table_survives_kill_9(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_missing_model_fails_alone_with_keep_going(tmp_path):
+def test_a_missing_model_folder_stops_the_run_before_any_job(tmp_path):
     work = make_eval_workdir(tmp_path / "work", models=("s",))
     sheet = work / "tests/eval/models.tsv"
     lines = sheet.read_text().splitlines()
@@ -160,11 +160,11 @@ def test_a_missing_model_fails_alone_with_keep_going(tmp_path):
 
     proc = run_eval(work, "--keep-going", "--until", "eval_aggregate")
     assert proc.returncode != 0
-    assert (work / "results/eval/runs/tiny-s/tiny.json").exists()  # the other model finished
-    assert not (work / "results/eval/runs/tiny-missing/tiny.json").exists()
-    assert not (work / "results/eval/tiny/scores_wide.csv").exists()  # no table from partial input
-    log = (work / "logs/eval/tiny-missing/tiny.log").read_text()
-    assert "no folder './tiny_models/missing'" in log and "row 3" in log
+    # The sheet is checked when the workflow is read: one line naming the row, no job, no result.
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: tests/eval/models.tsv: row 3, field 'model'"), error
+    assert "no model folder './tiny_models/missing'" in error
+    assert not (work / "results").exists()
 
 
 @pytest.mark.slow

@@ -161,7 +161,7 @@ def test_unknown_checker_suggests_a_name():
 def test_task_yaml_errors_name_the_file_and_field(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndata: {path: nothing.jsonl}\nchecker: regex\nbatchsize: 3\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: unknown field\(s\) \['batchsize'\]"):
+    with pytest.raises(ValueError, match=r"bad.yaml: line 4, field .batchsize.: unknown field"):
         load_task(bad)
     data = tmp_path / "d.jsonl"
     data.write_text('{"id": 1, "q": "a"}\n{"q": "b"}\n')

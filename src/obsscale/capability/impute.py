@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from obsscale.core.errors import InputError
 from obsscale.core.estimator import StatefulEstimator
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,10 @@ class PCAImputer(StatefulEstimator):
             raise ValueError(f"need a 2-D matrix with more than {self.n_components} columns, got {values.shape}")
         missing = np.isnan(values)
         if missing.all(axis=0).any():
-            raise ValueError("a column has no observed value; it cannot be imputed")
+            cols = list(getattr(X, "columns", range(values.shape[1])))
+            empty = [str(c) for c, e in zip(cols, missing.all(axis=0)) if e]
+            raise InputError(f"column(s) {empty} have no observed value among the {len(values)} models "
+                             "the imputation is fitted on; they cannot be imputed")
         self.mean_ = np.nanmean(values, axis=0)
         scale = np.nanstd(values, axis=0)  # population std over observed cells, as the paper
         self.scale_ = np.where(scale > 0, scale, 1.0)

@@ -8,6 +8,8 @@ any result is written.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +51,80 @@ class ScoreTableError(InputError):
         super().__init__(f"{where}: {message}")
 
 
-def csv_line(row_position: int) -> int:
-    """The 1-based line of a data row in its CSV (line 1 is the header)."""
+def csv_line(row_position: int, df: pd.DataFrame | None = None) -> int:
+    """The 1-based physical line of a data row in its CSV: taken from the table as read by
+    `read_csv_strict` (blank lines and quoted newlines counted), else row + 2 (line 1 the header)."""
+    lines = None if df is None else df.attrs.get("lines")
+    if lines is not None and row_position < len(lines):
+        return int(lines[row_position])
     return row_position + 2
+
+
+# pandas' default missing-value strings: a cell with one of these is missing, as with pd.read_csv.
+NA_STRINGS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+                        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+def _decode(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScoreTableError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ScoreTableError(path, "is a folder, not a CSV file") from None
+    except OSError as exc:
+        raise ScoreTableError(path, f"cannot be read ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScoreTableError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                              line=line) from None
+
+
+def read_csv_strict(path: str | os.PathLike) -> pd.DataFrame:
+    """A CSV as strings (missing cells NaN), read strictly: UTF-8, a header of unique non-empty
+    names, every row exactly as long as the header.  Blank lines are skipped; the physical line of
+    each row (quoted newlines counted) is kept in `df.attrs["lines"]` for error messages."""
+    path = Path(path)
+    text = _decode(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, header_line, rows, lines = None, 0, [], []
+    end = 0
+    try:
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip() and header is None):
+                continue
+            if header is None:
+                header, header_line = [c.strip() for c in record], start
+                _check_header(path, header, header_line)
+                continue
+            if len(record) != len(header):
+                if len(record) == 1 and not record[0].strip():
+                    continue  # a line of spaces
+                word = "fewer" if len(record) < len(header) else "more"
+                raise ScoreTableError(path, f"row has {len(record)} fields, {word} than the header's "
+                                      f"{len(header)} (line {header_line})", line=start)
+            rows.append([None if c in NA_STRINGS else c for c in record])
+            lines.append(start)
+    except csv.Error as exc:
+        raise ScoreTableError(path, f"cannot be parsed as CSV: {exc}", line=end + 1) from None
+    if header is None:
+        raise ScoreTableError(path, "file is empty")
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df.attrs.update(lines=lines, header_line=header_line)
+    return df
+
+
+def _check_header(path: Path, header: list[str], line: int) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if not name:
+            raise ScoreTableError(path, f"header field {i + 1} has no name", line=line)
+        if name in seen:
+            raise ScoreTableError(path, "duplicated column name in the header", line=line, column=name)
+        seen.add(name)
 
 
 @dataclass(frozen=True)
@@ -98,7 +171,9 @@ def _read_families(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     except FileNotFoundError:
         raise ScoreTableError(path, "families file not found") from None
     except yaml.YAMLError as exc:
-        raise ScoreTableError(path, f"not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        raise ScoreTableError(path, f"not valid YAML ({getattr(exc, 'problem', None) or exc})",
+                              line=mark.line + 1 if mark else None) from None
     if not isinstance(raw, dict):
         raise ScoreTableError(path, "must be a mapping of family lists")
     known = {f.name for f in Families.__dataclass_fields__.values()}
@@ -147,11 +222,11 @@ def _numeric(path, df: pd.DataFrame, column: str, lo: float | None, hi: float | 
     bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ScoreTableError(path, f"'{raw.iloc[pos]}' is not a number", line=csv_line(pos), column=column)
+        raise ScoreTableError(path, f"'{raw.iloc[pos]}' is not a number", line=csv_line(pos, df), column=column)
     finite = values.dropna()
     if not np.isfinite(finite.to_numpy(dtype=float)).all():
         pos = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)) & values.notna().to_numpy())[0])
-        raise ScoreTableError(path, "value is not finite", line=csv_line(pos), column=column)
+        raise ScoreTableError(path, "value is not finite", line=csv_line(pos, df), column=column)
     for bound, op, word in ((lo, np.less, "below"), (hi, np.greater, "above")):
         if bound is None:
             continue
@@ -160,11 +235,11 @@ def _numeric(path, df: pd.DataFrame, column: str, lo: float | None, hi: float | 
             pos = int(np.flatnonzero(out)[0])
             raise ScoreTableError(
                 path, f"{values.iloc[pos]} is {word} the allowed range [{lo}, {hi}]",
-                line=csv_line(pos), column=column,
+                line=csv_line(pos, df), column=column,
             )
     if not allow_missing and values.isna().any():
         pos = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise ScoreTableError(path, "value is missing", line=csv_line(pos), column=column)
+        raise ScoreTableError(path, "value is missing", line=csv_line(pos, df), column=column)
     return values.astype(float)
 
 
@@ -178,33 +253,32 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
     (missing allowed, imputed later); every family is known to `families` (when given).
     """
     path = Path(path)
-    if not path.exists():
-        raise ScoreTableError(path, "file not found")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ScoreTableError(path, f"cannot be parsed as CSV: {exc}") from None
-    except pd.errors.EmptyDataError:
-        raise ScoreTableError(path, "file is empty") from None
+    df = read_csv_strict(path)
+    lines = df.attrs["lines"]
+    header_line = df.attrs["header_line"]
+
+    def line_of(pos: int) -> int:
+        return lines[pos]
+
     required = [MODEL, FAMILY, *metrics]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ScoreTableError(path, f"required column(s) missing: {missing}; the header has {list(df.columns)}",
-                              line=1, column=missing[0])
+                              line=header_line, column=missing[0])
     if df.empty:
         raise ScoreTableError(path, "the table has no rows")
     for col in (MODEL, FAMILY):
         blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
         if blank.any():
-            raise ScoreTableError(path, "value is empty", line=csv_line(int(np.flatnonzero(blank)[0])), column=col)
+            raise ScoreTableError(path, "value is empty", line=line_of(int(np.flatnonzero(blank)[0])), column=col)
         df[col] = df[col].str.strip()
     dup = df[MODEL].duplicated(keep="first")
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
         first = int(np.flatnonzero((df[MODEL] == df[MODEL].iloc[pos]).to_numpy())[0])
         raise ScoreTableError(
-            path, f"duplicate model '{df[MODEL].iloc[pos]}' (first on line {csv_line(first)})",
-            line=csv_line(pos), column=MODEL,
+            path, f"duplicate model '{df[MODEL].iloc[pos]}' (first on line {line_of(first)})",
+            line=line_of(pos), column=MODEL,
         )
     if families is not None:
         known = set(families.known_families)
@@ -215,7 +289,7 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
                 path,
                 f"unknown family '{df[FAMILY].iloc[pos]}' (model '{df[MODEL].iloc[pos]}'); "
                 f"add it to the families file or correct the name{did_you_mean(df[FAMILY].iloc[pos], known)}",
-                line=csv_line(pos), column=FAMILY,
+                line=line_of(pos), column=FAMILY,
             )
     for col in COMPUTE_COLUMNS:
         if col in df.columns:
@@ -224,6 +298,11 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
         df[col] = _numeric(path, df, col, *metric_range)
     if df[list(metrics)].isna().all(axis=None):
         raise ScoreTableError(path, "every metric value is missing")
+    for col in metrics:
+        if df[col].isna().all():
+            raise ScoreTableError(path, "the column has no observed value (every row is missing); "
+                                  "imputation needs at least one", line=header_line, column=col)
+    df.attrs.update(lines=lines, header_line=header_line)
     return df
 
 

@@ -36,16 +36,55 @@ def current_umask() -> int:
     return mask
 
 
+_HOST = platform.node().replace(".", "_") or "host"
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process that made an atomic-write temporary (`.<name>.<host>-<pid>.<random>.tmp`)
+    may still be writing it: a temporary of this host whose process is gone is stale."""
+    owner = tmp.name[:-len(".tmp")].rsplit(".", 2)
+    if len(owner) != 3 or "-" not in owner[1]:
+        return True  # not one of ours
+    host, _, pid = owner[1].rpartition("-")
+    if host != _HOST or not pid.isdigit():
+        return True  # another machine's writer: cannot tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*") -> list[Path]:
+    """Delete the atomic-write temporaries under `folder` (of file `name`) that a killed process
+    left behind; temporaries of live writers are kept.  Returns the deleted paths."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = f".{name}.*.tmp"
+    stale = [p for p in (folder.glob(pattern) if name != "*" else folder.rglob(pattern))
+             if p.is_file() and not _writer_alive(p)]
+    for p in stale:
+        log.info("removing the temporary file of an interrupted run: %s", p)
+        p.unlink(missing_ok=True)
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
     The file gets the mode of any new file (0666 less the umask, 0644 under umask 022), not
-    mkstemp's private 0600, so that collaborators on shared storage can read the results.
+    mkstemp's private 0600, so that collaborators on shared storage can read the results.  The
+    temporary's name carries this host and process id, so that the leftover of a killed writer is
+    recognised and removed the next time the file is written (or by `remove_stale_temporaries`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
     finally:

@@ -124,7 +124,7 @@ def parse_figure(fid: str, entry: dict, experiments: dict[str, dict]) -> FigureS
 
 def resolve_law_figures(config: dict) -> dict[str, FigureSpec]:
     """Every entry of `law_figures:` checked against `experiments:` (ConfigError with the key path)."""
-    figures = config.get("law_figures") or {}
+    figures = config.get("law_figures") or {}  # `law_figures: []` or null (replacing, in a --configfile): none
     if not isinstance(figures, dict):
         raise ConfigError("law_figures: a mapping of figure id -> {builder, panels, ...} (config/figures.yaml)")
     experiments = config.get("experiments") or {}

@@ -52,10 +52,11 @@ def save_figure(fig: plt.Figure, data: pd.DataFrame, png: str | os.PathLike,
     if tight:
         fig.draw_without_rendering()
         bbox = fig.get_tightbbox().padded(plt.rcParams["savefig.pad_inches"])
-    files = [(png, "png")] + ([(Path(pdf), "pdf")] if pdf is not None else [])
-    for path, fmt in files:
+    # No creation date in the PDF: the same figure gives the same bytes on every run.
+    files = [(png, "png", None)] + ([(Path(pdf), "pdf", {"CreationDate": None})] if pdf is not None else [])
+    for path, fmt, meta in files:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches=bbox)
+            fig.savefig(tmp, format=fmt, bbox_inches=bbox, metadata=meta)
     plt.close(fig)
 
 

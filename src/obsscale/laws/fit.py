@@ -53,7 +53,8 @@ class TargetFit:
 
 def _law_for(spec) -> ObservationalScalingLaw:
     return ObservationalScalingLaw(link=spec["link"], estimator=spec["estimator"], huber_delta=spec["huber_delta"],
-                                   n_starts=spec["n_starts"], divergence_threshold=spec["divergence_threshold"])
+                                   n_starts=spec["n_starts"], divergence_threshold=spec["divergence_threshold"],
+                                   random_state=int(spec.get("seed", 0)))
 
 
 def split_roles(frame: pd.DataFrame, spec: dict, target: dict, y: np.ndarray, split=None) -> np.ndarray:
@@ -94,6 +95,8 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
     if pset.kind == "pcs":
         n_train = int(train.sum())
         if n_train <= 1:
+            log.warning("%s / %s / %s: only %d training model(s); not fitted", spec["name"], target["name"],
+                        pset.name, n_train)
             return TargetFit(target, pset, frame, None, None, np.full((len(y), 1), np.nan), y, role,
                              error=f"only {n_train} training model(s)")
         key = (target["name"], repr(split or target.get("split") or spec["split"]),
@@ -124,7 +127,8 @@ def fit_target(frame: pd.DataFrame, spec: dict, target: dict, pset: PredictorSet
                                                for f in spec.get("extra_reference_families", [])) if r is not None]
     n_boot = spec["n_boot"] if n_boot is None else n_boot
     if n_boot:
-        result.boot = bootstrap_law(law, X[fit_rows], y[fit_rows], n_boot=n_boot, level=spec["band_level"])
+        result.boot = bootstrap_law(law, X[fit_rows], y[fit_rows], n_boot=n_boot, level=spec["band_level"],
+                                    random_state=int(spec.get("seed", 0)))
     return result
 
 

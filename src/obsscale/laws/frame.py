@@ -25,24 +25,21 @@ def read_target_table(path: str | os.PathLike, join: str, targets: list[dict]) -
     path = Path(path)
     if not path.exists():
         raise D.ScoreTableError(path, "target CSV not found")
-    try:
-        df = pd.read_csv(path, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise D.ScoreTableError(path, f"cannot be parsed as CSV: {exc}") from None
+    df = D.read_csv_strict(path)
     needed = [join] + [t["column"] for t in targets]
     for col in needed:
         if col not in df.columns:
             raise D.ScoreTableError(path, f"column '{col}' missing{did_you_mean(col, df.columns)}; header: {list(df.columns)}",
-                                    line=1, column=col)
+                                    line=df.attrs["header_line"], column=col)
     blank = df[join].isna() | (df[join].astype(str).str.strip() == "")
     if blank.any():
-        raise D.ScoreTableError(path, "model name is empty", line=D.csv_line(int(np.flatnonzero(blank)[0])),
+        raise D.ScoreTableError(path, "model name is empty", line=D.csv_line(int(np.flatnonzero(blank)[0]), df),
                                 column=join)
     df[join] = df[join].str.strip()
     dup = df[join].duplicated()
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
-        raise D.ScoreTableError(path, f"duplicate model '{df[join].iloc[pos]}'", line=D.csv_line(pos), column=join)
+        raise D.ScoreTableError(path, f"duplicate model '{df[join].iloc[pos]}'", line=D.csv_line(pos, df), column=join)
     out = df[[join]].copy()
     for t in targets:
         lo, hi = t.get("valid_range") or (min(0.0, float(t["range"][0])), t["range"][1])

@@ -40,30 +40,70 @@ def jacobian(link: Link, K: int, params: np.ndarray, X: np.ndarray) -> np.ndarra
     return jacobian_design(link, K, params, design(X))
 
 
+_M_PERTURB = -6  # glibc mallopt(3) parameter: fill freshly allocated and freed memory with a byte
+_malloc_fixed = False
+
+
+def _fix_uninitialised_memory() -> None:
+    """Make memory from malloc() hold a fixed byte instead of what was there before.
+
+    scipy's MINPACK wrapper (lmder) lets a fit depend on work memory it has not written yet: the
+    same data gave different optima from one call to the next in degenerate fits (measured with
+    scipy 1.17).  With glibc's M_PERTURB set, that memory always holds the same byte, and a fit is
+    a function of its data.  A no-op where the C library has no mallopt."""
+    global _malloc_fixed
+    if _malloc_fixed:
+        return
+    _malloc_fixed = True
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_PERTURB, 0xA5)
+    except (OSError, AttributeError):
+        pass
+
+
 def _least_squares(link, K, X, y, start, options):
-    """Nonlinear least squares, as scipy `curve_fit`: Levenberg–Marquardt when unbounded (plain
-    sigmoid), trust-region reflective when the floor is bounded.  The Jacobian is analytic."""
+    """Nonlinear least squares, as scipy `curve_fit` does it: Levenberg–Marquardt (MINPACK's lmder)
+    when unbounded (plain sigmoid), trust-region reflective when the floor is bounded, with the
+    analytic Jacobian and curve_fit's defaults.  The solvers are called directly (curve_fit's
+    memoisation of the first evaluation made repeated fits of the same data differ, in degenerate
+    fits by up to 40 %), the Jacobian is passed in MINPACK's column layout, and uninitialised work
+    memory is pinned (`_fix_uninitialised_memory`): the same data give the same bytes."""
     from scipy import optimize  # imported on first fit: predicting with a frozen law does not need it
 
+    _fix_uninitialised_memory()
     D = design(X)
+    y = np.asarray(y, float)
 
-    def f(_, *p):
-        return predict_design(link, K, np.asarray(p), D)
+    def residuals(p):
+        return predict_design(link, K, np.asarray(p, float), D) - y
 
-    def jac(_, *p):
-        return jacobian_design(link, K, np.asarray(p), D)
+    def jac(p):
+        return jacobian_design(link, K, np.asarray(p, float), D)
 
-    kwargs = {"maxfev": options.get("max_nfev", 10000)}
-    if link.n_extra:
-        lo = [-np.inf] * (K + 1) + [b[0] for b in link.extra_bounds]
-        hi = [np.inf] * (K + 1) + [b[1] for b in link.extra_bounds]
-        kwargs = {"bounds": (lo, hi), "max_nfev": options.get("max_nfev", 10000)}
+    def jac_columns(p):  # MINPACK's own layout: one row per parameter
+        return np.ascontiguousarray(jac(p).T)
+
+    max_nfev = options.get("max_nfev", 10000)
+    start = np.asarray(start, float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            popt, _ = optimize.curve_fit(f, np.zeros(len(y)), y, p0=start, jac=jac, **kwargs)
-        except (RuntimeError, ValueError) as exc:
-            return np.asarray(start, float), False, str(exc)
+            if link.n_extra:
+                lo = [-np.inf] * (K + 1) + [b[0] for b in link.extra_bounds]
+                hi = [np.inf] * (K + 1) + [b[1] for b in link.extra_bounds]
+                res = optimize.least_squares(residuals, start, jac=jac, bounds=(lo, hi), method="trf",
+                                             max_nfev=max_nfev)
+                if not res.success:
+                    return start, False, f"Optimal parameters not found: {res.message}"
+                return np.asarray(res.x, float), True, "ok"
+            popt, _, _, msg, ier = optimize.leastsq(residuals, start, Dfun=jac_columns, col_deriv=True,
+                                                    full_output=True, maxfev=max_nfev)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+            return start, False, str(exc)
+    if ier not in (1, 2, 3, 4):
+        return start, False, f"Optimal parameters not found: {msg}"
     return np.asarray(popt, float), True, "ok"
 
 

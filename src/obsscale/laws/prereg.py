@@ -127,7 +127,7 @@ def score_frozen(prereg: dict, scores_csv, target_csv, families_yaml) -> pd.Data
         rows.append(pd.DataFrame({"experiment": prereg["experiment"], "target": t["name"], "predictors": pset.name,
                                   D.MODEL: sub[D.MODEL].to_numpy(), D.FAMILY: sub[D.FAMILY].to_numpy(),
                                   "preregistered": sub["preregistered"].to_numpy(), "y": y[new], "y_hat": yhat,
-                                  "squared_error": (y[new] - yhat) ** 2, "frozen": prereg["frozen"],
+                                  "squared_error": (y[new] - yhat) ** 2,
                                   "data_sha256_frozen": prereg["data_sha256"]}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -165,7 +165,7 @@ def preregistered_forms(prereg_docs: list[dict]) -> pd.DataFrame:
                 continue
             law, space = frozen_law(entry)
             row = {"experiment": doc["experiment"], "target": entry["target"]["name"],
-                   "label": entry["target"].get("label", ""), "predictors": main, "frozen": doc["frozen"]}
+                   "label": entry["target"].get("label", ""), "predictors": main}
             forms = law_forms(entry, law, space)
             if space is None:  # Table C.1 leaves the PC and metric forms out for compute laws
                 forms = {k: v for k, v in forms.items() if k in ("form_equivalent_flops", "reference_family")}

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "preregistered": "holdout_test",
     "n_boot": 100,
     "band_level": 0.95,
+    "seed": 0,  # the multi-start fits' random starts and the bootstrap resamples
     "sweeps": {},
 }
 PREREG_HANDLING = ("holdout_test", "exclude", "train")

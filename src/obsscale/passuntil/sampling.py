@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from obsscale.passuntil.backends import Backend
-from obsscale.passuntil.tasks import PassUntilTask
+from obsscale.passuntil.tasks import PassUntilTask, TaskError
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +199,17 @@ def pass_until(task: PassUntilTask, backend: Backend, model: str, log_path: str 
                     a0 = state.attempts[inst]
                     plan += [(inst, a, derive_seed(model, task.name, inst, a, task.seed))
                              for a in range(a0, a0 + b)]
+                if not plan:
+                    # Every unfinished instance would get 0 attempts: the loop would never end.
+                    raise TaskError(f"task {task.name}: round {k} draws no sample for {len(todo)} "
+                                    f"unfinished instance(s) (batch {task.batch}); each round must "
+                                    "draw at least one sample")
                 gens = backend.sample([task.render(inst_by_id[i]) for i, _, _ in plan],
                                       [s for _, _, s in plan], temperature=task.temperature,
                                       top_p=task.top_p, max_new_tokens=task.max_new_tokens,
                                       stop=task.stop)
+                if len(gens) != len(plan):
+                    raise RuntimeError(f"backend returned {len(gens)} generations for {len(plan)} prompts")
                 passed = list(pool.map(lambda pg: bool(task.checker(inst_by_id[pg[0][0]], pg[1].text)),
                                        zip(plan, gens)))
                 records = []

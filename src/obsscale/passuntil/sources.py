@@ -30,24 +30,47 @@ def _open_text(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
+class TaskError(InputError):
+    """A task YAML or its data file that cannot be run; the message names file, line and field."""
+
+
 def read_jsonl(path: str | Path, id_field: str = "id") -> list[dict]:
-    """Rows of a JSONL (or .jsonl.gz) file, each with a unique `id` (copied from `id_field`)."""
+    """Instances of a JSONL (or .jsonl.gz) data file: one object per line with a unique id in
+    `id_field` (copied to `id`); blank lines are skipped.  Errors name the file and the line."""
     path = Path(path)
-    rows = []
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {lineno}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or id_field not in row:
-                raise InputError(f"{path}: line {lineno}: field {id_field!r} is missing")
-            row.setdefault("id", row[id_field])
-            rows.append(row)
+    try:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except FileNotFoundError:
+        raise TaskError(f"{path}: data file not found") from None
+    except IsADirectoryError:
+        raise TaskError(f"{path}: is a folder, not a JSONL file") from None
+    except (OSError, EOFError) as exc:
+        raise TaskError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    rows, first_line = [], {}
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TaskError(f"{path}: line {lineno}: not UTF-8 text") from None
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TaskError(f"{path}: line {lineno}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or id_field not in row:
+            raise TaskError(f"{path}: line {lineno}: field {id_field!r} is missing")
+        row.setdefault("id", row[id_field])
+        key = json.dumps(row["id"])
+        if key in first_line:
+            raise TaskError(f"{path}: line {lineno}, field {id_field!r}: duplicate id {row['id']!r} "
+                            f"(first on line {first_line[key]})")
+        first_line[key] = lineno
+        rows.append(row)
     if not rows:
-        raise InputError(f"{path}: no instances")
+        raise TaskError(f"{path}: no instances")
     return rows
 
 

@@ -177,15 +177,21 @@ def nmf_targets(config: Config) -> list[str]:
     return [nmf_file(nmf["set"], t) for t in tables] + figure_files("figC19_nmf", config)
 
 
+def enabled_experiments(config: Config) -> dict[str, dict]:
+    """The experiments that run: every block of `experiments:` without `enabled: false`."""
+    return {name: block for name, block in (config.get("experiments") or {}).items()
+            if (block or {}).get("enabled", True)}
+
+
 def overview_experiments(config: Config) -> list[str]:
     """Experiments that get an overview figure of all their fits (`overview`, default true)."""
-    return [name for name, block in (config.get("experiments") or {}).items()
+    return [name for name, block in enabled_experiments(config).items()
             if (block or {}).get("overview", True)]
 
 
 def law_targets(config: Config) -> list[str]:
     """Observational scaling laws: fits, predictions, frozen laws, Table C.1 and their figures."""
-    experiments = list(config.get("experiments", {}) or {})
+    experiments = list(enabled_experiments(config))
     if not experiments:
         return []
     targets = []
