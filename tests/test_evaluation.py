@@ -13,20 +13,9 @@ import pytest
 import yaml
 from conftest import make_workdir, run_snakemake
 
-from obsscale.evaluation.harness import (
-    META_COLUMNS,
-    EvaluationConfigError,
-    aggregate_evaluation,
-    check_families,
-    lm_eval_model,
-    load_model_sheet,
-    load_suites,
-    model_slug,
-    model_suites,
-    runnable_benchmarks,
-    tidy_results,
-    wide_scores,
-)
+from obsscale.evaluation.harness import lm_eval_model
+from obsscale.evaluation.sheet import EvaluationConfigError, check_families, load_model_sheet, load_suites, model_slug, model_suites, runnable_benchmarks
+from obsscale.evaluation.tables import META_COLUMNS, aggregate_evaluation, tidy_results, wide_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEET_SCHEMA = ROOT / "workflow/schemas/models.schema.yaml"
@@ -300,7 +289,7 @@ def test_example_config_plans_one_job_per_model_and_suite(tmp_path):
 
 
 def test_plan_lists_jobs_columns_and_resources(tmp_path):
-    from obsscale.evaluation.harness import plan_evaluation
+    from obsscale.evaluation.plan import plan_evaluation
 
     settings = {"model_sheet": str(ROOT / "config/models.tsv"), "suites_file": str(ROOT / "config/suites.yaml"),
                 "suites": ["base"], "default_resources": {"mem_gb": 2, "runtime_min": 30}}

@@ -24,7 +24,9 @@ pytest.importorskip("torch")
 from conftest import SNAKEMAKE, make_workdir  # noqa: E402
 
 from obsscale.core.io import current_umask  # noqa: E402
-from obsscale.evaluation.harness import META_COLUMNS, load_suites, run_suite  # noqa: E402
+from obsscale.evaluation.harness import run_suite  # noqa: E402
+from obsscale.evaluation.sheet import load_suites  # noqa: E402
+from obsscale.evaluation.tables import META_COLUMNS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = "tests/eval/config.yaml"

@@ -101,7 +101,8 @@ def tiny_model(tmp_path_factory):
 
 def test_an_evaluation_logs_progress_of_every_request_kind(tiny_model, tmp_path, monkeypatch, caplog):
     pytest.importorskip("lm_eval")
-    from obsscale.evaluation.harness import load_suites, run_suite
+    from obsscale.evaluation.harness import run_suite
+    from obsscale.evaluation.sheet import load_suites
 
     suite = load_suites(ROOT / "tests/eval/suites.yaml", ROOT / "workflow/schemas/suites.schema.yaml")["tiny"]
     model = {"name": "m", "model": tiny_model, "dtype": "float32", "backend": "hf", "batch_size": "4"}

@@ -12,7 +12,7 @@ EVAL = config.get("evaluation", {"enabled": False})
 
 if EVAL.get("enabled", False):
     # Imported only when the stage is on: parsing the default workflow stays light.
-    from obsscale.evaluation.harness import plan_evaluation
+    from obsscale.evaluation.plan import plan_evaluation
 
     # Validated when the workflow is parsed: a malformed sheet or suite file stops the run before
     # any job starts, with one message naming the file, row and field.

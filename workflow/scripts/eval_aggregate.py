@@ -4,7 +4,7 @@ from obsscale.core.io import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from obsscale.evaluation.harness import aggregate_evaluation  # noqa: E402
+from obsscale.evaluation.tables import aggregate_evaluation  # noqa: E402
 
 aggregate_evaluation(
     results=list(snakemake.input.results),

@@ -70,7 +70,8 @@ def fetch_list(config: dict, root: Path) -> FetchList:
     out = FetchList()
     evaluation = config.get("evaluation") or {}
     if evaluation.get("enabled"):
-        from obsscale.evaluation.harness import model_suites, plan_evaluation, runnable_benchmarks
+        from obsscale.evaluation.plan import plan_evaluation
+        from obsscale.evaluation.sheet import model_suites, runnable_benchmarks
 
         plan = plan_evaluation(evaluation, config["families"], root / "workflow/schemas/models.schema.yaml",
                                root / "workflow/schemas/suites.schema.yaml")

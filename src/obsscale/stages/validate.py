@@ -294,7 +294,7 @@ def _check_evaluation(config: dict, root: Path) -> None:
     ev = config.get("evaluation") or {}
     if not ev.get("enabled", False):
         return
-    from obsscale.evaluation.harness import plan_evaluation
+    from obsscale.evaluation.plan import plan_evaluation
 
     for key in ("model_sheet", "suites_file"):
         _readable_text(f"evaluation.{key}", ev[key])
