@@ -125,13 +125,39 @@ def run_suite(
     generated code in the sandbox of mode `sandbox` (default bwrap); where it cannot run, the suite
     stops here, before a model is loaded, with the fix named.
     """
-    import lm_eval
-    from lm_eval.tasks import TaskManager
+    import lm_eval.tasks  # noqa: F401  (first, so that a missing lm-eval fails before any check)
 
-    from obsscale.evaluation.code_tasks import SANDBOX_ENV, SANDBOXED_TASKS, TASKS_DIR
+    from obsscale.evaluation.code_tasks import TASKS_DIR
 
     output = Path(output)
     _remove_stale_temporaries(output)
+    benchmarks = _suite_benchmarks(suite, allow_code_execution, sandbox)
+    _check_model_exists(model)
+    model_type, model_args = lm_eval_model(model)
+    device = _torch_device(model_type, device, threads)
+    include_paths = [str(Path(p).resolve()) for p in include_paths or []] + [str(TASKS_DIR)]
+    started = time.time()
+    task_manager = _task_manager(benchmarks, include_paths)
+    task_objects, plan = _load_tasks(benchmarks, task_manager)
+    cache_prefix = _cache_prefix(cache_dir, model_type, model_args)
+    log.info("evaluating %s (%s, %s) on %d benchmarks (%d lm-eval tasks) in one call; cache %s",
+             model["name"], model_type, model_args, len(plan),
+             sum(len(p["leaf_tasks"]) for p in plan.values()), cache_prefix)
+    results = _evaluate(
+        model, model_type, model_args, task_objects, task_manager, cache_prefix,
+        device=device, limit=limit, bootstrap_iters=bootstrap_iters, seed=seed,
+        allow_code_execution=allow_code_execution, progress_interval=progress_interval,
+    )
+    if results is None:  # non-zero rank of a distributed run: rank 0 writes the file
+        return {}
+    _write_results(results, output, model, model_type, plan, benchmarks, suite_name, started)
+    return results
+
+
+def _suite_benchmarks(suite: dict, allow_code_execution: bool, sandbox: str | None) -> dict:
+    """The suite's runnable benchmarks; sets up code execution and its sandbox where they need it."""
+    from obsscale.evaluation.code_tasks import SANDBOX_ENV
+
     benchmarks = runnable_benchmarks(suite, allow_code_execution)
     if not benchmarks:
         raise EvaluationConfigError(
@@ -140,15 +166,23 @@ def run_suite(
     if allow_code_execution and any(b.get("unsafe_code") for b in benchmarks.values()):
         # HF `evaluate`'s code_eval metric refuses to execute generated code without this.
         os.environ["HF_ALLOW_CODE_EVAL"] = "1"
-    if any(b["task"] in SANDBOXED_TASKS for b in benchmarks.values()):
+    if _uses_sandbox(benchmarks):
         from obsscale.passuntil.sandbox import check_mode, isolation
 
         mode = check_mode(sandbox)
         os.environ[SANDBOX_ENV] = mode
         log.info("generated code is judged in the %s sandbox: %s", mode, isolation(mode)["layers"])
-    _check_model_exists(model)
-    model_type, model_args = lm_eval_model(model)
+    return benchmarks
 
+
+def _uses_sandbox(benchmarks: dict) -> bool:
+    from obsscale.evaluation.code_tasks import SANDBOXED_TASKS
+
+    return any(b["task"] in SANDBOXED_TASKS for b in benchmarks.values())
+
+
+def _torch_device(model_type: str, device: str | None, threads: int | None) -> str | None:
+    """The device of a transformers model (cuda where there is one) and its CPU thread cap."""
     if model_type == "hf":
         import torch
 
@@ -156,8 +190,13 @@ def run_suite(
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if threads:
             torch.set_num_threads(int(threads))
-    include_paths = [str(Path(p).resolve()) for p in include_paths or []] + [str(TASKS_DIR)]
-    started = time.time()
+    return device
+
+
+def _task_manager(benchmarks: dict, include_paths: list[str]) -> Any:
+    """lm-eval's task index holding every task of the suite (unknown tasks: one clear error)."""
+    from lm_eval.tasks import TaskManager
+
     # Index only local task folders when they hold every task of the suite: indexing lm-eval's
     # 200+ built-in task folders costs seconds per job.
     task_names = {b["task"] for b in benchmarks.values()}
@@ -174,7 +213,11 @@ def run_suite(
             f"lm-eval knows no task or group named {unknown} (built-in tasks and include paths "
             f"{include_paths or 'none'})"
         )
+    return task_manager
 
+
+def _load_tasks(benchmarks: dict, task_manager: Any) -> tuple[list, dict]:
+    """lm-eval task objects configured per benchmark, and the plan (benchmark -> leaf tasks)."""
     task_objects = []
     plan = {}
     loaded_by_task: dict[str, tuple[dict, list[str], str]] = {}
@@ -200,31 +243,40 @@ def run_suite(
                     f"'{leaf}'; lm-eval runs a task once per call: put them in two suites"
                 )
             owner_of_leaf[leaf] = column
-        for task in loaded["tasks"].values():
-            if bench.get("num_fewshot") is not None:
-                task.set_config(key="num_fewshot", value=bench["num_fewshot"])
-            if bench.get("generation_kwargs"):
-                task.set_config(key="generation_kwargs", value=dict(bench["generation_kwargs"]), update=True)
+        _configure_tasks(loaded["tasks"].values(), bench)
         top = [g for name, g in loaded["groups"].items() if name == bench["task"]]
         task_objects.extend(top or list(loaded["tasks"].values()))
         loaded_by_task[bench["task"]] = (settings, leaves, column)
         plan[column] = {**bench, "leaf_tasks": leaves}
+    return task_objects, plan
 
+
+def _configure_tasks(tasks, bench: dict) -> None:
+    """A benchmark's shots and generation settings, set on each of its lm-eval tasks."""
+    for task in tasks:
+        if bench.get("num_fewshot") is not None:
+            task.set_config(key="num_fewshot", value=bench["num_fewshot"])
+        if bench.get("generation_kwargs"):
+            task.set_config(key="generation_kwargs", value=dict(bench["generation_kwargs"]), update=True)
+
+
+def _cache_prefix(cache_dir: str | os.PathLike, model_type: str, model_args: dict) -> str:
+    """lm-eval's response-cache prefix for this model configuration (the folder is created)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_prefix = str(cache_dir / _cache_key(model_type, model_args))
-    log.info(
-        "evaluating %s (%s, %s) on %d benchmarks (%d lm-eval tasks) in one call; cache %s",
-        model["name"],
-        model_type,
-        model_args,
-        len(plan),
-        sum(len(p["leaf_tasks"]) for p in plan.values()),
-        cache_prefix,
-    )
+    return str(cache_dir / _cache_key(model_type, model_args))
+
+
+def _evaluate(model: dict, model_type: str, model_args: dict, task_objects: list, task_manager: Any,
+              cache_prefix: str, *, device: str | None, limit: int | float | None,
+              bootstrap_iters: int, seed: int, allow_code_execution: bool,
+              progress_interval: float) -> dict | None:
+    """One lm-eval call over all tasks with the response cache; failures name the model."""
+    import lm_eval
+
     try:
         lm = _load_model(model_type, model_args, model.get("batch_size") or 1, device, progress_interval)
-        results = lm_eval.simple_evaluate(
+        return lm_eval.simple_evaluate(
             model=lm,
             model_args=model_args,
             tasks=task_objects,
@@ -246,16 +298,20 @@ def run_suite(
             f"lm-eval failed for model '{model['name']}' ({model['model']}, revision "
             f"{model.get('revision') or 'default'}, backend {model_type}): {e}"
         ) from e
-    if results is None:  # non-zero rank of a distributed run: rank 0 writes the file
-        return {}
+
+
+def _write_results(results: dict, output: Path, model: dict, model_type: str, plan: dict,
+                   benchmarks: dict, suite_name: str, started: float) -> None:
+    """lm-eval's results with the project's provenance, written whole onto `output`."""
+    from obsscale.evaluation.code_tasks import SANDBOX_ENV
+
     results["config"]["model"] = model_type  # as simple_evaluate records a model given by name
     results.pop("samples", None)
     results["obsscale"] = {
         "model": {k: v for k, v in model.items() if not _is_nan(v)},
         "suite": plan,
         "suite_name": suite_name,
-        "sandbox": os.environ.get(SANDBOX_ENV) if any(
-            b["task"] in SANDBOXED_TASKS for b in benchmarks.values()) else None,
+        "sandbox": os.environ.get(SANDBOX_ENV) if _uses_sandbox(benchmarks) else None,
         "task_hashes": {t: task_config_hash(c) for t, c in results.get("configs", {}).items()},
         "seconds": round(time.time() - started, 3),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -263,4 +319,3 @@ def run_suite(
     with atomic_path(output) as tmp:
         tmp.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
     log.info("wrote %s in %.1f s", output, results["obsscale"]["seconds"])
-    return results

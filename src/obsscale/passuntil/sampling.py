@@ -155,91 +155,14 @@ def pass_until(task: PassUntilTask, backend: Backend, model: str, log_path: str 
     path = Path(log_path)
     inst_by_id = {i["id"]: i for i in task.instances}
     sandbox = task.checker.prepare()
-    state = None
-    if path.exists() and path.stat().st_size > 0:
-        try:
-            state, keep = _read_log(path, model, task, identity)
-        except StaleLog as stale:
-            set_aside(path, str(stale))
-    if state is not None:
-        logf = _Log(path, keep)
-        log.info("%s: resuming at round %d with %d samples logged", path, state.next_round,
-                 state.samples)
-    else:
-        state = _State(task)
-        logf = _Log(path, None)
-        logf.write([{"type": "header", "model": model, "design": task.design(),
-                     "identity": identity, **({"sandbox": sandbox} if sandbox else {})}])
-        logf.commit()
-    written = 0
+    state, logf = _open_log(path, model, task, identity, sandbox)
     t0 = time.monotonic()
-    drawn0 = state.samples
     bar = _progress(progress, len(task.instances))
     try:
         if task.greedy and not state.greedy_done:
-            ids = list(inst_by_id)
-            gens = backend.greedy([task.render(inst_by_id[i]) for i in ids],
-                                  max_new_tokens=task.max_new_tokens, stop=task.stop)
-            recs = [{"type": "greedy", "instance": i, "passed": bool(task.checker(inst_by_id[i], g.text)),
-                     **({"text": g.text} if task.store_text else {})} for i, g in zip(ids, gens)]
-            logf.write(recs + [{"type": "round_end", "round": -1}])
-            logf.commit()
-        with ThreadPoolExecutor(max_workers=max(1, check_workers)) as pool:
-            while True:
-                todo = [i for i in inst_by_id if not state.done(i, task)]
-                if bar is not None:
-                    bar.n = len(task.instances) - len(todo)
-                    bar.refresh()
-                if not todo:
-                    break
-                k = state.next_round
-                plan = []  # (instance, attempt, seed) in sample order per instance
-                for inst in todo:
-                    b = min(task.batch_size(k), task.K_max - state.counted[inst])
-                    a0 = state.attempts[inst]
-                    plan += [(inst, a, derive_seed(model, task.name, inst, a, task.seed))
-                             for a in range(a0, a0 + b)]
-                if not plan:
-                    # Every unfinished instance would get 0 attempts: the loop would never end.
-                    raise TaskError(f"task {task.name}: round {k} draws no sample for {len(todo)} "
-                                    f"unfinished instance(s) (batch {task.batch}); each round must "
-                                    "draw at least one sample")
-                gens = backend.sample([task.render(inst_by_id[i]) for i, _, _ in plan],
-                                      [s for _, _, s in plan], temperature=task.temperature,
-                                      top_p=task.top_p, max_new_tokens=task.max_new_tokens,
-                                      stop=task.stop)
-                if len(gens) != len(plan):
-                    raise RuntimeError(f"backend returned {len(gens)} generations for {len(plan)} prompts")
-                passed = list(pool.map(lambda pg: bool(task.checker(inst_by_id[pg[0][0]], pg[1].text)),
-                                       zip(plan, gens)))
-                records = []
-                for (inst, a, seed), g, ok in zip(plan, gens, passed):
-                    # The stopping rule in sample order: after the r-th pass nothing counts.
-                    counted = not state.done(inst, task)
-                    if counted:
-                        state.counted[inst] += 1
-                        state.passes[inst] += ok
-                    state.attempts[inst] = a + 1
-                    records.append({"type": "sample", "instance": inst, "attempt": a, "seed": seed,
-                                    "passed": ok, "counted": counted, "round": k,
-                                    "tokens": g.n_tokens,
-                                    **({"text": g.text} if task.store_text else {})})
-                for rec in records:
-                    logf.write([rec])
-                    written += 1
-                    if crash_after_records is not None and written >= crash_after_records:
-                        logf.commit()
-                        raise RuntimeError(f"injected crash after {written} records")
-                logf.write([{"type": "round_end", "round": k, "samples": len(records)}])
-                logf.commit()
-                state.samples += len(records)
-                state.next_round = k + 1
-                rate = (state.samples - drawn0) / max(time.monotonic() - t0, 1e-9)
-                log.info("round %d: %d/%d instances finished, %d samples drawn, %.1f samples/s",
-                         k, sum(state.done(i, task) for i in inst_by_id), len(inst_by_id),
-                         state.samples, rate)
-                if bar is not None:
-                    bar.set_postfix(samples=state.samples, rate=f"{rate:.1f}/s")
+            _greedy_round(task, backend, inst_by_id, logf)
+        _sample_rounds(task, backend, model, inst_by_id, state, logf, bar, t0=t0,
+                       check_workers=check_workers, crash_after_records=crash_after_records)
         censored = sum(state.passes[i] < task.r for i in inst_by_id)
         summary = {"instances": len(inst_by_id), "censored": censored, "samples": state.samples,
                    "rounds": state.next_round, "seconds": round(time.monotonic() - t0, 3)}
@@ -251,6 +174,131 @@ def pass_until(task: PassUntilTask, backend: Backend, model: str, log_path: str 
         logf.close()
         if bar is not None:
             bar.close()
+
+
+def _open_log(path: Path, model: str, task: PassUntilTask, identity: dict | None,
+              sandbox) -> tuple[_State, _Log]:
+    """The sampling state and log: resumed from a log of the same design and model, else a new
+    log with its header (a log of another design or model is set aside first)."""
+    state = None
+    if path.exists() and path.stat().st_size > 0:
+        try:
+            state, keep = _read_log(path, model, task, identity)
+        except StaleLog as stale:
+            set_aside(path, str(stale))
+    if state is not None:
+        logf = _Log(path, keep)
+        log.info("%s: resuming at round %d with %d samples logged", path, state.next_round,
+                 state.samples)
+        return state, logf
+    state = _State(task)
+    logf = _Log(path, None)
+    logf.write([{"type": "header", "model": model, "design": task.design(),
+                 "identity": identity, **({"sandbox": sandbox} if sandbox else {})}])
+    logf.commit()
+    return state, logf
+
+
+def _greedy_round(task: PassUntilTask, backend: Backend, inst_by_id: dict, logf: _Log) -> None:
+    """One greedy answer per instance, checked and logged as round -1."""
+    ids = list(inst_by_id)
+    gens = backend.greedy([task.render(inst_by_id[i]) for i in ids],
+                          max_new_tokens=task.max_new_tokens, stop=task.stop)
+    recs = [{"type": "greedy", "instance": i, "passed": bool(task.checker(inst_by_id[i], g.text)),
+             **({"text": g.text} if task.store_text else {})} for i, g in zip(ids, gens)]
+    logf.write(recs + [{"type": "round_end", "round": -1}])
+    logf.commit()
+
+
+def _sample_rounds(task: PassUntilTask, backend: Backend, model: str, inst_by_id: dict,
+                   state: _State, logf: _Log, bar, *, t0: float, check_workers: int,
+                   crash_after_records: int | None) -> None:
+    """Sampling rounds until every instance is finished (r passes or K_max samples)."""
+    written = 0
+    drawn0 = state.samples
+    with ThreadPoolExecutor(max_workers=max(1, check_workers)) as pool:
+        while True:
+            todo = [i for i in inst_by_id if not state.done(i, task)]
+            if bar is not None:
+                bar.n = len(task.instances) - len(todo)
+                bar.refresh()
+            if not todo:
+                break
+            k = state.next_round
+            plan = _plan_round(task, state, model, todo, k)
+            gens, passed = _draw_and_check(task, backend, pool, inst_by_id, plan)
+            records = _count_samples(task, state, plan, gens, passed, k)
+            written = _write_round(logf, records, k, written, crash_after_records)
+            state.samples += len(records)
+            state.next_round = k + 1
+            rate = (state.samples - drawn0) / max(time.monotonic() - t0, 1e-9)
+            log.info("round %d: %d/%d instances finished, %d samples drawn, %.1f samples/s",
+                     k, sum(state.done(i, task) for i in inst_by_id), len(inst_by_id),
+                     state.samples, rate)
+            if bar is not None:
+                bar.set_postfix(samples=state.samples, rate=f"{rate:.1f}/s")
+
+
+def _plan_round(task: PassUntilTask, state: _State, model: str, todo: list, k: int) -> list:
+    """(instance, attempt, seed) of round `k`'s samples, in sample order per instance."""
+    plan = []
+    for inst in todo:
+        b = min(task.batch_size(k), task.K_max - state.counted[inst])
+        a0 = state.attempts[inst]
+        plan += [(inst, a, derive_seed(model, task.name, inst, a, task.seed))
+                 for a in range(a0, a0 + b)]
+    if not plan:
+        # Every unfinished instance would get 0 attempts: the loop would never end.
+        raise TaskError(f"task {task.name}: round {k} draws no sample for {len(todo)} "
+                        f"unfinished instance(s) (batch {task.batch}); each round must "
+                        "draw at least one sample")
+    return plan
+
+
+def _draw_and_check(task: PassUntilTask, backend: Backend, pool: ThreadPoolExecutor,
+                    inst_by_id: dict, plan: list) -> tuple[list, list[bool]]:
+    """The backend's generations for a round's plan and whether each passes the checker."""
+    gens = backend.sample([task.render(inst_by_id[i]) for i, _, _ in plan],
+                          [s for _, _, s in plan], temperature=task.temperature,
+                          top_p=task.top_p, max_new_tokens=task.max_new_tokens,
+                          stop=task.stop)
+    if len(gens) != len(plan):
+        raise RuntimeError(f"backend returned {len(gens)} generations for {len(plan)} prompts")
+    passed = list(pool.map(lambda pg: bool(task.checker(inst_by_id[pg[0][0]], pg[1].text)),
+                           zip(plan, gens)))
+    return gens, passed
+
+
+def _count_samples(task: PassUntilTask, state: _State, plan: list, gens: list, passed: list,
+                   k: int) -> list[dict]:
+    """Applies a round's samples to the counts (stopping rule in sample order); their records."""
+    records = []
+    for (inst, a, seed), g, ok in zip(plan, gens, passed):
+        # The stopping rule in sample order: after the r-th pass nothing counts.
+        counted = not state.done(inst, task)
+        if counted:
+            state.counted[inst] += 1
+            state.passes[inst] += ok
+        state.attempts[inst] = a + 1
+        records.append({"type": "sample", "instance": inst, "attempt": a, "seed": seed,
+                        "passed": ok, "counted": counted, "round": k,
+                        "tokens": g.n_tokens,
+                        **({"text": g.text} if task.store_text else {})})
+    return records
+
+
+def _write_round(logf: _Log, records: list[dict], k: int, written: int,
+                 crash_after_records: int | None) -> int:
+    """Writes a round's records and its end marker; returns the records written in this call."""
+    for rec in records:
+        logf.write([rec])
+        written += 1
+        if crash_after_records is not None and written >= crash_after_records:
+            logf.commit()
+            raise RuntimeError(f"injected crash after {written} records")
+    logf.write([{"type": "round_end", "round": k, "samples": len(records)}])
+    logf.commit()
+    return written
 
 
 def _progress(enabled: bool, total: int):
