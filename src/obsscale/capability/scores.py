@@ -256,10 +256,6 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
     df = read_csv_strict(path)
     lines = df.attrs["lines"]
     header_line = df.attrs["header_line"]
-
-    def line_of(pos: int) -> int:
-        return lines[pos]
-
     required = [MODEL, FAMILY, *metrics]
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -267,30 +263,48 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
                               line=header_line, column=missing[0])
     if df.empty:
         raise ScoreTableError(path, "the table has no rows")
+    _check_names(path, df, lines)
+    if families is not None:
+        _check_families(path, df, families, lines)
+    _check_numbers(path, df, metrics, metric_range, header_line)
+    df.attrs.update(lines=lines, header_line=header_line)
+    return df
+
+
+def _check_names(path: Path, df: pd.DataFrame, lines) -> None:
+    """Model and family names present (stripped in place), model names unique."""
     for col in (MODEL, FAMILY):
         blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
         if blank.any():
-            raise ScoreTableError(path, "value is empty", line=line_of(int(np.flatnonzero(blank)[0])), column=col)
+            raise ScoreTableError(path, "value is empty", line=lines[int(np.flatnonzero(blank)[0])], column=col)
         df[col] = df[col].str.strip()
     dup = df[MODEL].duplicated(keep="first")
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
         first = int(np.flatnonzero((df[MODEL] == df[MODEL].iloc[pos]).to_numpy())[0])
         raise ScoreTableError(
-            path, f"duplicate model '{df[MODEL].iloc[pos]}' (first on line {line_of(first)})",
-            line=line_of(pos), column=MODEL,
+            path, f"duplicate model '{df[MODEL].iloc[pos]}' (first on line {lines[first]})",
+            line=lines[pos], column=MODEL,
         )
-    if families is not None:
-        known = set(families.known_families)
-        unknown = ~df[FAMILY].isin(known)
-        if unknown.any():
-            pos = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise ScoreTableError(
-                path,
-                f"unknown family '{df[FAMILY].iloc[pos]}' (model '{df[MODEL].iloc[pos]}'); "
-                f"add it to the families file or correct the name{did_you_mean(df[FAMILY].iloc[pos], known)}",
-                line=line_of(pos), column=FAMILY,
-            )
+
+
+def _check_families(path: Path, df: pd.DataFrame, families: Families, lines) -> None:
+    """Every model's family is known to `families`."""
+    known = set(families.known_families)
+    unknown = ~df[FAMILY].isin(known)
+    if unknown.any():
+        pos = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise ScoreTableError(
+            path,
+            f"unknown family '{df[FAMILY].iloc[pos]}' (model '{df[MODEL].iloc[pos]}'); "
+            f"add it to the families file or correct the name{did_you_mean(df[FAMILY].iloc[pos], known)}",
+            line=lines[pos], column=FAMILY,
+        )
+
+
+def _check_numbers(path: Path, df: pd.DataFrame, metrics: Sequence[str], metric_range: tuple[float, float],
+                   header_line: int) -> None:
+    """Compute metadata and metrics converted to numbers in range (in place); every metric observed somewhere."""
     for col in COMPUTE_COLUMNS:
         if col in df.columns:
             df[col] = _numeric(path, df, col, 0.0, None)
@@ -302,8 +316,6 @@ def read_score_table(path: str | os.PathLike, metrics: Sequence[str], families: 
         if df[col].isna().all():
             raise ScoreTableError(path, "the column has no observed value (every row is missing); "
                                   "imputation needs at least one", line=header_line, column=col)
-    df.attrs.update(lines=lines, header_line=header_line)
-    return df
 
 
 def select_models(df: pd.DataFrame, families: Families, *, family_list: str = "eval_base",

@@ -7,20 +7,23 @@ import argparse
 import logging
 import sys
 
+from obsscale.commands import add_score_table_parser
+
 DEFAULT_LAWS = "results/prereg"
 DEFAULT_FAMILIES = "resources/obsscaling/families.yaml"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "predict", help="predict every frozen law's target, with a band, for the models of a score table",
+    p = add_score_table_parser(
+        subparsers, "predict",
+        help="predict every frozen law's target, with a band, for the models of a score table",
         description="Place each model of SCORES.csv (score-table layout: Model, optional Model Family, "
                     "compute columns, benchmark columns in [0, 1]; e.g. an evaluation stage's scores_wide.csv) "
                     "in each frozen law's capability space and predict the law's target with its 95 %% band, "
                     "from the frozen laws alone (no refit, no training data).",
         epilog="Without --out, a summary of the main laws is printed; --out FILE writes every law's row "
-               "(columns in docs/predict.md); --out - writes that CSV to stdout.")
-    p.add_argument("scores", metavar="SCORES.csv", help="the models' benchmark scores")
+               "(columns in docs/predict.md); --out - writes that CSV to stdout.",
+        scores_help="the models' benchmark scores")
     p.add_argument("--laws", default=DEFAULT_LAWS, metavar="PATH",
                    help=f"a frozen-law record or a folder of them (default: {DEFAULT_LAWS})")
     p.add_argument("--law", action="append", metavar="NAME", dest="select",

@@ -118,34 +118,8 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def train_model(
-    corpus: str | os.PathLike,
-    output_dir: str | os.PathLike,
-    checkpoint: str | os.PathLike,
-    arch: Architecture,
-    settings: TrainingSettings,
-    *,
-    threads: int = 1,
-    device: str = "auto",
-    stop_after: int | None = None,
-) -> dict:
-    """Train one model and write it with `save_pretrained` (plus tokenizer) to `output_dir`.
-
-    `checkpoint` is resumed from when it exists and was written by the same settings and corpus.
-    `stop_after` ends the run after that many steps without writing the model (to test resumption).
-    Returns the record written to `output_dir/obsscale_model.json` (N, D, FLOPs, timings).
-    """
-    import torch
-
-    from obsscale.core.io import file_sha256, write_json
-
-    torch.set_num_threads(max(1, int(threads)))
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    device = _resolve_device(device)
-    checkpoint = Path(checkpoint)
-    output_dir = Path(output_dir)
-
-    tokenizer = build_char_tokenizer()
+def _corpus_windows(corpus, tokenizer, settings: TrainingSettings) -> LineWindows:
+    """The corpus as character token ids, cut into line-start training windows."""
     text = Path(corpus).read_text()
     unknown = sorted(set(text) - set(ALPHABET))
     if unknown:
@@ -154,51 +128,66 @@ def train_model(
     for ch in ALPHABET:
         lookup[ord(ch)] = tokenizer.convert_tokens_to_ids(ch)
     ids = lookup[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
-    windows = LineWindows(ids, tokenizer.convert_tokens_to_ids("\n"), settings.seq_len, settings.seed)
+    return LineWindows(ids, tokenizer.convert_tokens_to_ids("\n"), settings.seq_len, settings.seed)
 
-    model = build_model(arch, len(tokenizer), settings.seq_len + 1, tokenizer, settings.seed).to(device)
+
+def _build_optimizer(model, settings: TrainingSettings):
+    """AdamW with weight decay on the matrices only (not on embeddings, norms or biases)."""
+    import torch
+
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
-    optimizer = torch.optim.AdamW(
+    return torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr,
         betas=(0.9, 0.98),
     )
-    fingerprint = _fingerprint(arch, settings, file_sha256(corpus))
-    start_step = 0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            start_step = int(state["step"])
-            log.info("resumed from %s at step %d", checkpoint, start_step)
-        else:
-            log.warning("ignoring checkpoint %s: written by other settings or another corpus", checkpoint)
 
-    n_params = non_embedding_parameters(arch)
-    tokens_per_step = settings.batch_size * settings.seq_len
-    last = settings.steps if stop_after is None else min(settings.steps, stop_after)
-    log.info(
-        "training N=%d non-embedding parameters, %d steps x %d tokens on %s (%d threads)",
-        n_params, settings.steps, tokens_per_step, device, threads,
-    )
+
+def _resume(checkpoint: Path, model, optimizer, fingerprint: str, device: str) -> int:
+    """Load `checkpoint` into model, optimizer and RNG when its fingerprint matches; the step to start at."""
+    import torch
+
+    if not checkpoint.exists():
+        return 0
+    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    if state.get("fingerprint") != fingerprint:
+        log.warning("ignoring checkpoint %s: written by other settings or another corpus", checkpoint)
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    start_step = int(state["step"])
+    log.info("resumed from %s at step %d", checkpoint, start_step)
+    return start_step
+
+
+def _train_step(model, optimizer, windows: LineWindows, step: int, settings: TrainingSettings, device: str) -> float:
+    """One optimizer step on the batch of `step`; its loss."""
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(step, settings)
+    batch = torch.from_numpy(windows.batch(step, settings.batch_size)).to(device)
+    logits = model(input_ids=batch[:, :-1]).logits
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
+def _run_steps(model, optimizer, windows, settings, *, start_step, last, checkpoint, fingerprint, device) -> float:
+    """Steps `start_step` to `last`, logging and checkpointing on schedule; the seconds they took."""
+    import torch
+
     model.train()
     t0 = time.perf_counter()
     loss_sum, loss_n = 0.0, 0
     for step in range(start_step, last):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, settings)
-        batch = torch.from_numpy(windows.batch(step, settings.batch_size)).to(device)
-        logits = model(input_ids=batch[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        loss_sum += loss.item()
+        loss_sum += _train_step(model, optimizer, windows, step, settings, device)
         loss_n += 1
         done = step + 1
         if done % settings.log_every == 0 or done == last:
@@ -220,13 +209,34 @@ def train_model(
                     "torch_rng": torch.get_rng_state(),
                 },
             )
-    train_seconds = time.perf_counter() - t0
-    if last < settings.steps:
-        log.info("stopped after step %d as asked; checkpoint %s", last, checkpoint)
-        return {"step": last}
+    return time.perf_counter() - t0
 
-    tokens = settings.steps * tokens_per_step
-    record = {
+
+def _write_model(model, tokenizer, record: dict, output_dir: Path) -> None:
+    """Write model, tokenizer and record beside `output_dir`, then move them into place whole."""
+    import shutil
+
+    from obsscale.core.io import write_json
+
+    tmp_dir = output_dir.with_name(f".{output_dir.name}.tmp")
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    model.cpu().save_pretrained(tmp_dir)
+    tokenizer.save_pretrained(tmp_dir)
+    write_json(record, tmp_dir / "obsscale_model.json")
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    os.replace(tmp_dir, output_dir)
+
+
+def _model_record(model, arch: Architecture, settings: TrainingSettings, *, train_seconds: float,
+                  start_step: int, device: str, threads: int, corpus) -> dict:
+    """What `obsscale_model.json` says of a finished model: N, D, FLOPs, timings, settings."""
+    from obsscale.core.io import file_sha256
+
+    n_params = non_embedding_parameters(arch)
+    tokens = settings.steps * settings.batch_size * settings.seq_len
+    return {
         "non_embedding_parameters": n_params,
         "parameters": sum(p.numel() for p in model.parameters()),
         "training_tokens": tokens,
@@ -239,17 +249,57 @@ def train_model(
         "threads": threads,
         "corpus_sha256": file_sha256(corpus),
     }
-    tmp_dir = output_dir.with_name(f".{output_dir.name}.tmp")
-    if tmp_dir.exists():
-        import shutil
 
-        shutil.rmtree(tmp_dir)
-    model.cpu().save_pretrained(tmp_dir)
-    tokenizer.save_pretrained(tmp_dir)
-    write_json(record, tmp_dir / "obsscale_model.json")
-    if output_dir.exists():
-        import shutil
 
-        shutil.rmtree(output_dir)
-    os.replace(tmp_dir, output_dir)
+def train_model(
+    corpus: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    arch: Architecture,
+    settings: TrainingSettings,
+    *,
+    threads: int = 1,
+    device: str = "auto",
+    stop_after: int | None = None,
+) -> dict:
+    """Train one model and write it with `save_pretrained` (plus tokenizer) to `output_dir`.
+
+    `checkpoint` is resumed from when it exists and was written by the same settings and corpus.
+    `stop_after` ends the run after that many steps without writing the model (to test resumption).
+    Returns the record written to `output_dir/obsscale_model.json` (N, D, FLOPs, timings).
+    """
+    import torch
+
+    from obsscale.core.io import file_sha256
+
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = _resolve_device(device)
+    checkpoint = Path(checkpoint)
+
+    tokenizer = build_char_tokenizer()
+    windows = _corpus_windows(corpus, tokenizer, settings)
+    model = build_model(arch, len(tokenizer), settings.seq_len + 1, tokenizer, settings.seed).to(device)
+    optimizer = _build_optimizer(model, settings)
+    fingerprint = _fingerprint(arch, settings, file_sha256(corpus))
+    start_step = _resume(checkpoint, model, optimizer, fingerprint, device)
+
+    n_params = non_embedding_parameters(arch)
+    tokens_per_step = settings.batch_size * settings.seq_len
+    last = settings.steps if stop_after is None else min(settings.steps, stop_after)
+    log.info(
+        "training N=%d non-embedding parameters, %d steps x %d tokens on %s (%d threads)",
+        n_params, settings.steps, tokens_per_step, device, threads,
+    )
+    train_seconds = _run_steps(
+        model, optimizer, windows, settings,
+        start_step=start_step, last=last, checkpoint=checkpoint, fingerprint=fingerprint, device=device,
+    )
+    if last < settings.steps:
+        log.info("stopped after step %d as asked; checkpoint %s", last, checkpoint)
+        return {"step": last}
+
+    record = _model_record(model, arch, settings, train_seconds=train_seconds, start_step=start_step,
+                           device=device, threads=threads, corpus=corpus)
+    _write_model(model, tokenizer, record, Path(output_dir))
     return record

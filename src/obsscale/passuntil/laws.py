@@ -29,6 +29,13 @@ def _valid(N, pu) -> tuple[np.ndarray, np.ndarray]:
     return N[mask], pu[mask]
 
 
+def require_columns(df: pd.DataFrame, need: set, what: str) -> None:
+    """Raise ValueError naming the columns of `need` that `df` (called `what`) lacks."""
+    missing = need - set(df.columns)
+    if missing:
+        raise ValueError(f"{what} lack columns {sorted(missing)}")
+
+
 def loglog(pu) -> np.ndarray:
     """F = log(-log PU), the linearising transform of the task scaling law."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -127,10 +134,7 @@ class InstanceScalingLaw:
         self.min_models = min_models
 
     def fit(self, estimates: pd.DataFrame) -> "InstanceScalingLaw":
-        need = {"instance", "N", "p_hat", "censored"}
-        missing = need - set(estimates.columns)
-        if missing:
-            raise ValueError(f"estimates lack columns {sorted(missing)}")
+        require_columns(estimates, {"instance", "N", "p_hat", "censored"}, "estimates")
         self.laws_: dict = {}
         self.fallback_: dict = {}
         for inst, g in estimates.groupby("instance", sort=True):
@@ -218,17 +222,38 @@ def compare_mixture(N, pu, n_starts: int = 3, seed: int = 0) -> dict:
     x = np.log(N)
     y = np.log(pu)
     base = TaskScalingLaw().fit(N, pu)
-
-    def single_res(th):
-        return -np.exp(th[0] - th[1] * x) - y
-
-    single = optimize.least_squares(single_res, [base.log_c_, base.alpha_])
+    single = _fit_single_logpu(x, y, base)
     rss1 = float(single.fun @ single.fun)
     out.update(aic_single=_aic(rss1, n, 2, corrected=True), bic_single=_bic(rss1, n, 2),
                c_single=float(np.exp(single.x[0])), alpha_single=float(single.x[1]))
     if n < 7:
         out["evidence"] = f"{n} usable models; the 5-parameter mixture needs >= 7"
         return out
+    best = _fit_mixture_logpu(x, y, _mixture_starts(N, pu, x, base, n_starts, seed))
+    rss2 = float(best.fun @ best.fun)
+    aic2, bic2 = _aic(rss2, n, 5, corrected=True), _bic(rss2, n, 5)
+    u, lc1, a1, lc2, a2 = best.x
+    out.update(aic_mixture=aic2, bic_mixture=bic2, weight=float(special.expit(u)),
+               c1=float(np.exp(lc1)), alpha1=float(a1), c2=float(np.exp(lc2)), alpha2=float(a2))
+    if aic2 < out["aic_single"] and bic2 < out["bic_single"]:
+        out["preferred"] = "mixture"
+    out["evidence"] = (f"AICc single {out['aic_single']:.1f} vs mixture {aic2:.1f}; "
+                       f"BIC single {out['bic_single']:.1f} vs mixture {bic2:.1f}")
+    return out
+
+
+def _fit_single_logpu(x: np.ndarray, y: np.ndarray, base: TaskScalingLaw):
+    """Least squares of the single law on log PU, started from the log-log OLS fit `base`."""
+
+    def single_res(th):
+        return -np.exp(th[0] - th[1] * x) - y
+
+    return optimize.least_squares(single_res, [base.log_c_, base.alpha_])
+
+
+def _mixture_starts(N, pu, x, base: TaskScalingLaw, n_starts: int, seed: int) -> list:
+    """Starting points of the mixture fit."""
+    n = len(N)
     rng = np.random.default_rng(seed)
     order = np.argsort(x)
     starts = []
@@ -245,6 +270,11 @@ def compare_mixture(N, pu, n_starts: int = 3, seed: int = 0) -> dict:
         jit = rng.normal(scale=[1.0, 1.0, 0.3, 1.0, 0.3])
         starts.append(np.array([0.0, base.log_c_ + 1, base.alpha_ * 1.5, base.log_c_ - 1,
                                 base.alpha_ * 0.5]) + jit)
+    return starts
+
+
+def _fit_mixture_logpu(x: np.ndarray, y: np.ndarray, starts: list):
+    """The best (lowest cost) bounded least-squares mixture fit on log PU over `starts`."""
     lower, upper = np.array([-20, -50, -5, -50, -5]), np.array([20, 50, 10, 50, 10])
     best = None
     for start in starts:
@@ -256,13 +286,4 @@ def compare_mixture(N, pu, n_starts: int = 3, seed: int = 0) -> dict:
             continue
         if best is None or res.cost < best.cost:
             best = res
-    rss2 = float(best.fun @ best.fun)
-    aic2, bic2 = _aic(rss2, n, 5, corrected=True), _bic(rss2, n, 5)
-    u, lc1, a1, lc2, a2 = best.x
-    out.update(aic_mixture=aic2, bic_mixture=bic2, weight=float(special.expit(u)),
-               c1=float(np.exp(lc1)), alpha1=float(a1), c2=float(np.exp(lc2)), alpha2=float(a2))
-    if aic2 < out["aic_single"] and bic2 < out["bic_single"]:
-        out["preferred"] = "mixture"
-    out["evidence"] = (f"AICc single {out['aic_single']:.1f} vs mixture {aic2:.1f}; "
-                       f"BIC single {out['bic_single']:.1f} vs mixture {bic2:.1f}")
-    return out
+    return best

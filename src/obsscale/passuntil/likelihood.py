@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from obsscale.passuntil.laws import require_columns
+
 ETA_RANGE = (-30.0, 7.0)  # eta = log(-log p): p from exp(-e^-30) ~ 1 - 1e-13 down to exp(-1097)
 
 
@@ -94,10 +96,7 @@ class LikelihoodInstanceLaw:
 
     def fit(self, counts: pd.DataFrame) -> "LikelihoodInstanceLaw":
         """`counts`: one row per (instance, model size) with columns instance, N, K, passes."""
-        need = {"instance", "N", "K", "passes"}
-        missing = need - set(counts.columns)
-        if missing:
-            raise ValueError(f"counts lack columns {sorted(missing)}")
+        require_columns(counts, {"instance", "N", "K", "passes"}, "counts")
         sizes = np.sort(counts["N"].astype(float).unique())
         if len(sizes) < 2:
             raise ValueError(f"an instance law needs >= 2 model sizes; got {len(sizes)}")
