@@ -294,3 +294,19 @@ def test_models_without_a_target_value_are_logged(caplog, frozen, tmp_path):
     with caplog.at_level("INFO", logger="obsscale.laws.frame"):
         experiment_frame(spec, BASE, D.load_families(FAMILIES), block["data"]["targets_csv"])
     assert any("have no row in" in r.getMessage() and "prediction stage" in r.getMessage() for r in caplog.records)
+
+
+def test_a_table_no_frozen_law_reads_is_left_out_with_a_warning(frozen, caplog):
+    """The default `predict` set names the base and the instruct table; with only base laws frozen
+    the instruct table is left out (one warning), not an error.  Alone, it is an error."""
+    import logging
+
+    instruct = ROOT / CONFIG["scores"]["instruct"]["path"]
+    prereg = [str(frozen / "prereg/emergent.json")]
+    with caplog.at_level(logging.WARNING, logger="obsscale.stages.predict"):
+        both = predict_set([str(BASE), str(instruct)], prereg, laws="all", models="without_target")
+    base_only = predict_set([str(BASE)], prereg, laws="all", models="without_target")
+    pd.testing.assert_frame_equal(both, base_only)
+    assert any("left out, no frozen law can predict it" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InputError, match="missing, needed by law"):
+        predict_set([str(instruct)], prereg, laws="all", models="without_target")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from obsscale.capability import scores as D
-from obsscale.core.errors import ConfigError
+from obsscale.core.errors import ConfigError, InputError
 from obsscale.core.io import write_csv
 from obsscale.laws.frozen import FrozenLaw, laws_of, read_record, select_laws
 from obsscale.laws.predict import (
@@ -82,18 +82,29 @@ def predict_with(scores_csvs: Sequence[str], docs: Sequence[dict], laws="all", m
     frozen = [law for law in every if law.is_main] if main_only else every
     frozen = select_laws(frozen, laws)
     metrics = [m for law in frozen for m in law.metrics]
-    rows, used, seen, cache = [], set(), set(), {}
+    rows, used, seen, cache, unreadable = [], set(), set(), {}, []
     for path in scores_csvs:
         scores = read_prediction_scores(path, metrics)
         scores = scores[~scores[D.MODEL].isin(seen)].reset_index(drop=True)
         seen |= set(scores[D.MODEL])
-        usable, skipped = applicable_laws(frozen, scores.columns, source=str(path)) if len(scores) else ([], {})
+        try:
+            usable, skipped = applicable_laws(frozen, scores.columns, source=str(path)) if len(scores) else ([], {})
+        except InputError as exc:
+            # Of several tables, one that no frozen law can read (an instruct table when only base
+            # laws are frozen) is left out with a warning; with one table it is the user's error.
+            if len(scores_csvs) == 1:
+                raise
+            log.warning("%s: left out, no frozen law can predict it (%s)", path, exc)
+            unreadable.append(exc)
+            continue
         log_skipped(skipped, str(path))
         for law in usable:
             used.add(law.name)
             keep = _rows_to_predict(law, specs[law.experiment], scores, models, cache)
             if keep.any():
                 rows.append(law_rows(law, scores.loc[keep].reset_index(drop=True)))
+    if unreadable and len(unreadable) == len(scores_csvs):
+        raise unreadable[0]
     if laws != "all":
         unused = [law for law in frozen if law.name not in used]
         if unused:
