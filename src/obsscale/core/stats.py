@@ -63,3 +63,20 @@ def fit_line(x, y) -> LineFit:
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else np.nan
     scale = ss_res / (len(y) - 2) if len(y) > 2 else np.nan
     return LineFit(float(params[0]), float(params[1]), float(r2), len(y), scale, xtx_inv)
+
+
+def ols(X: np.ndarray, y: np.ndarray) -> dict:
+    """OLS of y on the columns of a design matrix X (include the constant column yourself):
+    coefficients `beta`, residual sum of squares, degrees of freedom, residual variance `s2`,
+    (XᵀX)⁻¹, standard errors and R²; the PassUntil task law and its curvature test use it."""
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ beta
+    n, k = X.shape
+    rss = float(resid @ resid)
+    dof = n - k
+    s2 = rss / dof if dof > 0 else float("nan")
+    xtx_inv = np.linalg.pinv(X.T @ X)
+    se = np.sqrt(np.diag(xtx_inv) * s2) if dof > 0 else np.full(k, np.nan)
+    tss = float(((y - y.mean()) ** 2).sum())
+    return {"beta": beta, "rss": rss, "dof": dof, "s2": s2, "xtx_inv": xtx_inv, "se": se,
+            "r2": 1 - rss / tss if tss > 0 else float("nan"), "n": n, "k": k}

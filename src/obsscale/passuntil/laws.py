@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from obsscale.core.stats import ols
+
 
 def _valid(N, pu) -> tuple[np.ndarray, np.ndarray]:
     N = np.asarray(N, dtype=float)
@@ -40,20 +42,6 @@ def loglog(pu) -> np.ndarray:
     """F = log(-log PU), the linearising transform of the task scaling law."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(-np.log(np.asarray(pu, dtype=float)))
-
-
-def _ols(X: np.ndarray, y: np.ndarray) -> dict:
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-    resid = y - X @ beta
-    n, k = X.shape
-    rss = float(resid @ resid)
-    dof = n - k
-    s2 = rss / dof if dof > 0 else float("nan")
-    xtx_inv = np.linalg.pinv(X.T @ X)
-    se = np.sqrt(np.diag(xtx_inv) * s2) if dof > 0 else np.full(k, np.nan)
-    tss = float(((y - y.mean()) ** 2).sum())
-    return {"beta": beta, "rss": rss, "dof": dof, "s2": s2, "xtx_inv": xtx_inv, "se": se,
-            "r2": 1 - rss / tss if tss > 0 else float("nan"), "n": n, "k": k}
 
 
 def _aic(rss: float, n: int, k: int, corrected: bool = False) -> float:
@@ -87,7 +75,7 @@ class TaskScalingLaw:
         if len(N) < 2 or np.unique(N).size < 2:
             raise ValueError(f"a task scaling law needs PU in (0, 1) at >= 2 model sizes; got {len(N)}")
         X = np.column_stack([np.ones(len(N)), np.log(N)])
-        fit = _ols(X, loglog(pu))
+        fit = ols(X, loglog(pu))
         self.log_c_ = float(fit["beta"][0])
         self.c_ = float(np.exp(self.log_c_))
         self.alpha_ = float(-fit["beta"][1])
@@ -182,8 +170,8 @@ def curvature_test(N, pu, level: float = 0.05) -> dict:
     x = np.log(N)
     xc = x - x.mean()  # centring keeps the linear and quadratic terms nearly orthogonal
     F = loglog(pu)
-    lin = _ols(np.column_stack([np.ones(n), xc]), F)
-    quad = _ols(np.column_stack([np.ones(n), xc, xc**2]), F)
+    lin = ols(np.column_stack([np.ones(n), xc]), F)
+    quad = ols(np.column_stack([np.ones(n), xc, xc**2]), F)
     q, se = float(quad["beta"][2]), float(quad["se"][2])
     tval = q / se if se > 0 else np.inf * np.sign(q)
     p = float(2 * stats.t.sf(abs(tval), quad["dof"])) if np.isfinite(tval) else 0.0
