@@ -11,8 +11,10 @@ from obsscale.stages import outputs
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "workflow" / "rules"
 # Rule files whose every results/ path comes from obsscale.stages.outputs.
-PATH_FREE_RULES = ("common.smk", "scores.smk", "pca.smk", "fits.smk", "selection.smk")
-PATH_LITERAL = re.compile(r"""["']results/""")
+PATH_FREE_RULES = ("common.smk", "scores.smk", "pca.smk", "nmf.smk", "fits.smk", "predict.smk", "selection.smk",
+                   "eval.smk", "passuntil.smk")
+# A quoted results/ path (a prefix test such as `startswith("results/")` names no file).
+PATH_LITERAL = re.compile(r"""(?<!startswith\()["']results/""")
 
 
 def test_rule_files_spell_no_result_path():

@@ -25,6 +25,11 @@ from obsscale.stages.outputs import (
     fits_table,
     overview_experiments,
     passuntil_dir,
+    passuntil_file,
+    passuntil_samples,
+    eval_cache_dir,
+    eval_run_json,
+    eval_table,
     passuntil_runs,
     pca_file,
     prediction_inputs,
@@ -144,10 +149,10 @@ def passuntil_default_threads():
 def passuntil_figure_inputs(wildcards=None):
     runs = passuntil_runs(config)
     return {
-        "estimates": [f"{passuntil_dir(s, t)}/estimates.csv" for s, t in runs],
-        "summary": [f"{passuntil_dir(s, t)}/summary.csv" for s, t in runs],
-        "law": [f"{passuntil_dir(s, t)}/law.csv" for s, t in runs],
-        "curves": [f"{passuntil_dir(s, t)}/law_curves.csv" for s, t in runs],
+        "estimates": [passuntil_file(s, t, "estimates") for s, t in runs],
+        "summary": [passuntil_file(s, t, "summary") for s, t in runs],
+        "law": [passuntil_file(s, t, "law") for s, t in runs],
+        "curves": [passuntil_file(s, t, "law_curves") for s, t in runs],
     }
 
 

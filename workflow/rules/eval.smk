@@ -39,7 +39,7 @@ if EVAL_PLAN is not None:
                 if Path(m).exists() or m.startswith("results/")
             ],
         output:
-            json="results/eval/runs/{model}/{suite}.json",
+            json=eval_run_json("{model}", "{suite}"),
         log:
             "logs/eval/{model}/{suite}.log",
         wildcard_constraints:
@@ -62,7 +62,7 @@ if EVAL_PLAN is not None:
         params:
             model=lambda w: EVAL_PLAN.model(w.model),
             suite=lambda w: EVAL_PLAN.suites[w.suite],
-            cache_dir=lambda w: f"results/eval/cache/{w.model}/{w.suite}",
+            cache_dir=lambda w: eval_cache_dir(w.model, w.suite),
             include_paths=EVAL.get("include_paths", []),
             allow_code_execution=EVAL.get("allow_code_execution", False),
             sandbox=EVAL.get("sandbox", "bwrap"),
@@ -77,8 +77,8 @@ if EVAL_PLAN is not None:
             results=lambda w: EVAL_PLAN.jobs(),
             sheet=EVAL.get("model_sheet", []),
         output:
-            tidy="results/eval/{name}/scores_tidy.csv",
-            wide="results/eval/{name}/scores_wide.csv",
+            tidy=eval_table("{name}", "scores_tidy"),
+            wide=eval_table("{name}", "scores_wide"),
         log:
             "logs/eval/{name}/aggregate.log",
         wildcard_constraints:

@@ -14,7 +14,7 @@ rule passuntil_sample:
             if str(p).startswith("results/")
         ],
     output:
-        "results/passuntil/{series}/{task}/samples/{model}.jsonl",
+        passuntil_samples("{series}", "{task}", "{model}"),
     log:
         "logs/passuntil/{series}/{task}/sample_{model}.log",
     conda:
@@ -39,14 +39,14 @@ rule passuntil_sample:
 rule passuntil_estimate:
     input:
         logs=lambda wc: [
-            f"results/passuntil/{wc.series}/{wc.task}/samples/{m['name']}.jsonl"
+            passuntil_samples(wc.series, wc.task, m["name"])
             for m in passuntil_models(wc.series)
         ],
     output:
-        estimates="results/passuntil/{series}/{task}/estimates.csv",
-        summary="results/passuntil/{series}/{task}/summary.csv",
+        estimates=passuntil_file("{series}", "{task}", "estimates"),
+        summary=passuntil_file("{series}", "{task}", "summary"),
         # Per model, candidate designs (r, K_max) simulated from its first round (the pilot).
-        plan="results/passuntil/{series}/{task}/plan.csv",
+        plan=passuntil_file("{series}", "{task}", "plan"),
     log:
         "logs/passuntil/{series}/{task}/estimate.log",
     conda:
@@ -63,11 +63,11 @@ rule passuntil_estimate:
 
 rule passuntil_law:
     input:
-        estimates="results/passuntil/{series}/{task}/estimates.csv",
-        summary="results/passuntil/{series}/{task}/summary.csv",
+        estimates=passuntil_file("{series}", "{task}", "estimates"),
+        summary=passuntil_file("{series}", "{task}", "summary"),
     output:
-        law="results/passuntil/{series}/{task}/law.csv",
-        curves="results/passuntil/{series}/{task}/law_curves.csv",
+        law=passuntil_file("{series}", "{task}", "law"),
+        curves=passuntil_file("{series}", "{task}", "law_curves"),
     log:
         "logs/passuntil/{series}/{task}/law.log",
     conda:

@@ -136,8 +136,34 @@ def passuntil_dir(series: str, task: str) -> str:
     return f"results/passuntil/{series}/{task}"
 
 
+def passuntil_samples(series: str, task: str, model: str) -> str:
+    """The sample log of one model on one task (rule `passuntil_sample`)."""
+    return f"{passuntil_dir(series, task)}/samples/{model}.jsonl"
+
+
+def passuntil_file(series: str, task: str, table: str) -> str:
+    """A table of a (series, task) run: estimates, summary, plan (rule `passuntil_estimate`), law,
+    law_curves (rule `passuntil_law`)."""
+    return f"{passuntil_dir(series, task)}/{table}.csv"
+
+
 def eval_dir(name: str) -> str:
     return f"results/eval/{name}"
+
+
+def eval_table(name: str, table: str) -> str:
+    """The tidy or wide score table of an evaluation (`scores_tidy`, `scores_wide`)."""
+    return f"{eval_dir(name)}/{table}.csv"
+
+
+def eval_run_json(model: str, suite: str) -> str:
+    """lm-eval's results of one model on one suite (rule `eval_run`)."""
+    return f"results/eval/runs/{model}/{suite}.json"
+
+
+def eval_cache_dir(model: str, suite: str) -> str:
+    """lm-eval's response cache of one (model, suite), kept so that a killed job resumes inside it."""
+    return f"results/eval/cache/{model}/{suite}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -230,7 +256,7 @@ def prediction_inputs(config: Config, name: str) -> dict[str, list[str]]:
     if config.get("families"):
         inputs["families"] = [config["families"]]
     if block.get("models") == "evaluated":  # the models the evaluation stage ran
-        inputs["evaluated"] = [f"results/eval/{(config.get('evaluation') or {}).get('name', 'models')}/scores_tidy.csv"]
+        inputs["evaluated"] = [eval_table((config.get("evaluation") or {}).get("name", "models"), "scores_tidy")]
     return inputs
 
 
@@ -265,9 +291,8 @@ def passuntil_targets(config: Config) -> list[str]:
         return []
     out = []
     for series, task in passuntil_runs(config):
-        d = passuntil_dir(series, task)
-        out += [f"{d}/samples/{m['name']}.jsonl" for m in pu["series"][series]["models"]]
-        out += [f"{d}/estimates.csv", f"{d}/law.csv"]
+        out += [passuntil_samples(series, task, m["name"]) for m in pu["series"][series]["models"]]
+        out += [passuntil_file(series, task, "estimates"), passuntil_file(series, task, "law")]
     return out + [f for stem in PASSUNTIL_FIGURES for f in figure_files(stem, config)]
 
 
@@ -276,7 +301,7 @@ def evaluation_targets(config: Config) -> list[str]:
     ev = config.get("evaluation") or {}
     if not ev.get("enabled", False):
         return []
-    return [f"{eval_dir(ev['name'])}/scores_tidy.csv", f"{eval_dir(ev['name'])}/scores_wide.csv"]
+    return [eval_table(ev["name"], "scores_tidy"), eval_table(ev["name"], "scores_wide")]
 
 
 SELECTION_FIGURES = ("fig7a_selection_curve", "fig7b_selected_fits", "figC18_random_fits")
