@@ -310,3 +310,17 @@ def test_a_table_no_frozen_law_reads_is_left_out_with_a_warning(frozen, caplog):
     assert any("left out, no frozen law can predict it" in r.getMessage() for r in caplog.records)
     with pytest.raises(InputError, match="missing, needed by law"):
         predict_set([str(instruct)], prereg, laws="all", models="without_target")
+
+
+def test_figure_panels_of_experiments_not_run_are_left_out(frozen):
+    """`figure_laws` naming experiments this run did not fit (the default's list in a config that
+    runs other experiments) draws the laws that exist instead of failing the prediction job."""
+    from obsscale.laws.frozen import laws_of, read_record
+    from obsscale.stages.predict import figure_panels
+
+    doc = read_record(frozen / "prereg/emergent.json")
+    table = predict_set([str(BASE)], [str(frozen / "prereg/emergent.json")], laws="all", models="without_target")
+    laws = laws_of(doc)
+    panels = figure_panels(table, laws, ["agentic", "post_training"])
+    assert panels and all(p["title"].startswith("emergent:") for p in panels)
+    assert len(figure_panels(table, laws, ["emergent", "agentic"])) == len(panels)
