@@ -148,7 +148,10 @@ def write_predictions(name: str, scores_csvs: Sequence[str], prereg_jsons: Seque
         from obsscale.figures.predictions import render_prediction_figure
 
         render_prediction_figure(figure_panels(table, every, figure_laws), **figure)
-    write_csv(table, out_csv)
+    # The workflow's table carries no time stamp, so that two runs give the same bytes: a law is
+    # identified by experiment, target, predictors and the SHA-256 of its data (its frozen date is in
+    # results/prereg/{experiment}.json, and in the CLI's and the library's output).
+    write_csv(table.drop(columns=["frozen"]), out_csv)
     return table
 
 
