@@ -45,7 +45,6 @@ config["experiments"] = enabled_experiments(config)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/scores.smk"
 include: "workflow/rules/pca.smk"
-include: "workflow/rules/nmf.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/fits.smk"
 include: "workflow/rules/predict.smk"

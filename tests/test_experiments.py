@@ -179,12 +179,13 @@ def test_leaderboard_v2_per_target_cutoffs():
 
 
 def test_figure_formats_switch(tmp_path):
-    """`figure_formats: [png]` drops every figure's PDF from the targets and the writer; CSVs stay."""
+    """PNG only by default; `figure_formats: [png, pdf]` adds every figure's PDF to the targets and
+    the writer; CSVs always."""
     from obsscale.figures.style import save_figure
     from obsscale.stages.outputs import final_output
 
-    full = final_output(CONFIG)
-    png_only = final_output({**CONFIG, "figure_formats": ["png"]})
+    full = final_output({**CONFIG, "figure_formats": ["png", "pdf"]})
+    png_only = final_output(CONFIG)
     pdfs = [f for f in full if f.endswith(".pdf")]
     assert "results/figures/figC6.pdf" in pdfs and "results/figures/figC19_nmf.pdf" in pdfs
     assert sorted(png_only) == sorted(f for f in full if not f.endswith(".pdf"))

@@ -23,11 +23,12 @@ def workflow_run(paper_run):
 
 @pytest.fixture(scope="module")
 def byo_run(paper_run, tmp_path_factory):
-    """The paper run's directory copied, plus a user's experiment from a CSV and a config file."""
+    """The paper run's directory copied, plus a user's experiment from a CSV and a config file that
+    also asks for PDFs of every figure (the default draws PNGs only)."""
     work = tmp_path_factory.mktemp("byo")
     shutil.copytree(paper_run, work, dirs_exist_ok=True, symlinks=True)
     make_target_csv(work / "my_task.csv")
-    (work / "mine.yaml").write_text(yaml.safe_dump({"experiments": {"my_task": {
+    (work / "mine.yaml").write_text(yaml.safe_dump({"figure_formats": ["png", "pdf"], "experiments": {"my_task": {
         "data": {"scores": "base", "targets_csv": "my_task.csv", "join": "model_id"},
         "targets": [{"name": "my_task", "column": "my_task_acc", "label": "My task", "range": [0.25, 1]}],
         "predictors": ["PC-1..3", "log10_flops"],
@@ -82,6 +83,9 @@ def test_bring_your_own_experiment_through_the_workflow(byo_run):
     assert (workflow_run / "results/prereg/my_task.json").exists()
     for ext in ("png", "pdf", "csv"):
         assert (workflow_run / f"results/figures/fits_my_task.{ext}").stat().st_size > 0
+    # Every figure of the run in both formats: PDF asked for by config alone.
+    pngs = sorted(p.stem for p in (workflow_run / "results/figures").glob("*.png"))
+    assert len(pngs) > 30 and pngs == sorted(p.stem for p in (workflow_run / "results/figures").glob("*.pdf"))
     assert "my_task" in set(pd.read_csv(workflow_run / "results/prereg/table_c1.csv")["experiment"])
 
 
@@ -98,3 +102,14 @@ def test_default_run_predicts_the_models_without_a_target_value(workflow_run):
     assert {"emergent", "post_training", "agentic"} <= set(pred["experiment"])
     for ext in ("png", "pdf", "csv"):
         assert (workflow_run / f"results/figures/predictions_untargeted.{ext}").stat().st_size > 0
+
+
+def test_expected_degenerate_fits_are_one_line_per_stage(workflow_run):
+    """The selection's 4-model fits and the experiments' degenerate fits are counted, not repeated."""
+    selection = (workflow_run / "logs/selection/selection.log").read_text().splitlines()
+    degenerate = [line for line in selection if "degenerate" in line]
+    assert len(degenerate) == 1 and "law fits degenerate" in degenerate[0], degenerate[:3]
+    fits = [line for line in (workflow_run / "logs/fits/experiments.log").read_text().splitlines()
+            if "degenerate" in line]
+    assert all("law fits degenerate" in line for line in fits)
+    assert len(fits) == len({line.split(": ")[1] for line in fits})  # at most one line per experiment

@@ -229,5 +229,9 @@ def test_recipe_scales_tokens_and_learning_rate_with_size():
     assert b["lr"] == pytest.approx(1e-3) and s["lr"] == pytest.approx(1.6e-2)
     assert not set(s) & {"tokens_per_parameter", "min_tokens", "lr_reference_width"}
     assert model_training(training, {**big, "training": {"lr": 5e-4}})["lr"] == 5e-4
+    sqrt_rule = {**training, "lr_width_exponent": 0.5}
+    assert model_training(sqrt_rule, big)["lr"] == pytest.approx(2e-3 / 2 ** 0.5, rel=1e-5)  # 6 digits
+    assert model_training(sqrt_rule, small)["lr"] == pytest.approx(2e-3 * 8 ** 0.5, rel=1e-5)
+    assert "lr_width_exponent" not in model_training(sqrt_rule, small)
     with pytest.raises(ValueError, match="steps"):
         model_training({"batch_size": 4, "seq_len": 10}, small)

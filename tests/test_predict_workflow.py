@@ -33,7 +33,7 @@ def test_tiny_model_to_a_prediction_with_a_band(tmp_path):
                            "--cores", "1", "--configfile", "tests/eval/config.yaml", "tests/eval/predict.yaml"],
                           cwd=work, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for rule in ("eval_run", "eval_aggregate", "fit_experiment", "predict"):
+    for rule in ("eval_run", "eval_aggregate", "fit_experiments", "predict"):
         assert f"rule {rule}" in proc.stdout + proc.stderr
 
     pred = pd.read_csv(work / target)

@@ -14,6 +14,7 @@ from obsscale.stages.outputs import (
     PASSUNTIL_FIGURES,
     PCA_TABLES,
     PREREG_TABLE,
+    SELECTION_FIGURES,
     SELECTION_FILES,
     capability_figure_stems,
     export_library_path,
@@ -37,6 +38,8 @@ from obsscale.stages.outputs import (
     score_table,
     family_laws_file,
     nmf_file,
+    NMF_TABLES,
+    FAMILY_LAW_TABLES,
     prediction_table,
 )
 from snakemake.exceptions import WorkflowError
@@ -157,16 +160,51 @@ def passuntil_figure_inputs(wildcards=None):
 # Scaling-law stage (rules/fits.smk).
 
 
-def experiment_block(name):
-    return config["experiments"][name]
-
-
-def experiment_inputs(wildcards):
-    block = experiment_block(wildcards.experiment)
+def all_experiment_inputs(wildcards):
+    """Every experiment's score table and targets, and the families file (rule fit_experiments)."""
+    blocks = config["experiments"].values()
     return {
-        "scores": score_table(block["data"]["scores"]),
-        "targets": block["data"]["targets_csv"],
+        "scores": sorted({score_table(b["data"]["scores"]) for b in blocks}),
+        "targets": sorted({b["data"]["targets_csv"] for b in blocks}),
         "families": config["families"],
+    }
+
+
+def experiment_files(name):
+    """The files rule fit_experiments writes for one experiment (EXPERIMENT_FILES)."""
+    return {
+        "fits": fits_table(name),
+        **{table: fit_file(name, table) for table in FIT_TABLES},
+        "prereg": prereg_json(name),
+        "scored": prereg_scored(name),
+    }
+
+
+def experiment_outputs():
+    outputs = {}
+    for name in config["experiments"]:
+        for key, path in experiment_files(name).items():
+            if key == "fits":
+                path = report(
+                    path,
+                    caption="../report/fit_table.rst",
+                    category=TABLES_SECTION,
+                    subcategory="Fit tables",
+                )
+            outputs[f"{name}__{key}"] = path
+    return outputs
+
+
+def experiment_params():
+    """Each experiment's block, inputs and outputs, as obsscale.stages.fits.write_all_fits takes them."""
+    return {
+        name: {
+            "block": block,
+            "scores": score_table(block["data"]["scores"]),
+            "targets": block["data"]["targets_csv"],
+            **experiment_files(name),
+        }
+        for name, block in config["experiments"].items()
     }
 
 
@@ -236,6 +274,73 @@ def selection_heldout_config():
     return selection_config().get("evaluation", {})
 
 
+def selection_evaluated():
+    return bool(selection_heldout_config().get("enabled", False))
+
+
+def selection_inputs(wildcards):
+    inputs = {
+        "scores": score_table(selection_config()["scores"]),
+        "families": config["families"],
+    }
+    if selection_evaluated():
+        inputs["downstream"] = selection_heldout_config()["downstream"]
+    return inputs
+
+
+def selection_outputs():
+    """Table 1 and the heuristic comparison; with the held-out evaluation its tables and figures."""
+    outputs = {
+        "table": report(
+            SELECTION_FILES["table"],
+            caption="../report/table1.rst",
+            category=TABLES_SECTION,
+            subcategory="Table 1",
+        ),
+        "heuristic": SELECTION_FILES["heuristic"],
+        "table_provenance": SELECTION_FILES["table_provenance"],
+    }
+    if selection_evaluated():
+        for key in ("curve", "details", "predictions", "curves", "provenance"):
+            outputs[key] = SELECTION_FILES[key]
+        outputs.update(figures_outputs(*SELECTION_FIGURES))
+    return outputs
+
+
+def selection_guide_params():
+    """The guide's settings, as obsscale.stages.selection.write_guide_tables takes them."""
+    sel = selection_config()
+    return {
+        "settings": sel["guide"],
+        "metrics": sel["metrics"],
+        "n_components": sel["n_components"],
+        "pca_components": config["capability_space"]["n_components"],
+        "imputation": config["capability_space"]["imputation"],
+        "max_families": sel["max_families"],
+        "budgets": sel["budgets"],
+        "compare_heuristic": sel.get("compare_heuristic", True),
+    }
+
+
+def selection_heldout_params():
+    """The held-out evaluation's settings (write_heldout_evaluation's), None when it is off."""
+    if not selection_evaluated():
+        return None
+    sel, ev = selection_config(), selection_heldout_config()
+    keys = ("fit_metrics", "targets", "law", "cutoff_flops", "fit_components", "n_random")
+    return {
+        **{k: ev[k] for k in keys},
+        **{k: ev[k] for k in ("random_window", "random_seed", "figure_budgets")},
+        "reference_family": ev.get("reference_family", "Llama-2"),
+        "budgets": sel["budgets"],
+        "selection_metrics": sel["metrics"],
+        "selection_components": sel["n_components"],
+        "max_families": sel["max_families"],
+        "pca_components": config["capability_space"]["n_components"],
+        "imputation": config["capability_space"]["imputation"],
+    }
+
+
 # Prediction (workflow/rules/predict.smk).
 def predict_block(name):
     return prediction_sets(config)[name]
@@ -245,10 +350,45 @@ def predict_inputs(wildcards):
     return prediction_inputs(config, wildcards.prediction)
 
 
-# NMF of the benchmark matrix (workflow/rules/nmf.smk).
-def nmf_tables():
-    nmf_set = config.get("nmf", {}).get("set", "base8")
+# The job of each capability set (workflow/rules/pca.smk): PCA, and its family laws and NMF where
+# the config asks for them.
+FAMILY_LAW_SETS = config.get("family_laws", {}).get("sets", [])
+NMF_SET = config["nmf"]["set"] if config.get("nmf") else None
+
+
+def capability_family_laws(model_set):
+    """The family-law step of a set's job: components, metrics and output paths (None: no step)."""
+    if model_set not in FAMILY_LAW_SETS:
+        return None
     return {
-        t: nmf_file(nmf_set, t)
-        for t in ("components", "weights", "family_laws", "error_curve")
+        "components": config["family_laws"].get("components", ["PC-1", "PC-2", "PC-3"]),
+        "metrics": capability_set(model_set)["metrics"],
+        **{t: family_laws_file(model_set, t) for t in FAMILY_LAW_TABLES},
     }
+
+
+def capability_nmf(model_set):
+    """The NMF step of a set's job, with Fig C.19 (None: no step)."""
+    if model_set != NMF_SET:
+        return None
+    return {
+        "settings": config["nmf"],
+        "k_max": config["nmf"].get("k_max", 8),
+        **{t: nmf_file(model_set, t) for t in NMF_TABLES},
+        "figure": {
+            ext: figure_file("figC19_nmf", ext) for ext in (*FIGURE_FORMATS, "csv")
+        },
+    }
+
+
+def capability_set_outputs(model_set):
+    outputs = {table: pca_file(model_set, table) for table in PCA_TABLES}
+    outputs["provenance"] = pca_file(model_set, "provenance", "json")
+    family = capability_family_laws(model_set)
+    if family:
+        outputs.update({f"family_{t}": family[t] for t in FAMILY_LAW_TABLES})
+    nmf = capability_nmf(model_set)
+    if nmf:
+        outputs.update({f"nmf_{t}": nmf[t] for t in NMF_TABLES})
+        outputs.update(figures_outputs("figC19_nmf"))
+    return outputs

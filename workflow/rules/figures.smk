@@ -16,6 +16,7 @@ if config.get("capability_figures"):
         localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
+        priority: 6
         params:
             base_metrics=lambda w: capability_set(
                 config["capability_figures"]["base_set"]

@@ -1,86 +1,47 @@
-# Observational scaling laws (paper §5–§7): one job per experiment of `experiments:` fits every
-# (target, predictor set) law with its bands, sweeps and frozen preregistration record; one job
-# scores newer models against the frozen laws and writes Table C.1; `law_figure_jobs` jobs draw the
-# figures of config/figures.yaml and one overview per experiment.
-
-
-rule fit_experiment:
-    input:
-        unpack(experiment_inputs),
-    output:
-        fits=report(
-            fits_table("{experiment}"),
-            caption="../report/fit_table.rst",
-            category=TABLES_SECTION,
-            subcategory="Fit tables",
-        ),
-        predictions=fit_file("{experiment}", "predictions"),
-        curves=fit_file("{experiment}", "curves"),
-        reference_lines=fit_file("{experiment}", "reference_lines"),
-        sweeps=fit_file("{experiment}", "sweeps"),
-        family_lines=fit_file("{experiment}", "family_lines"),
-        prereg=prereg_json("{experiment}"),
-    log:
-        "logs/fits/{experiment}.log",
-    benchmark:
-        "benchmarks/fits/{experiment}.tsv"
-    localrule: LOCAL_ANALYSIS
-    conda:
-        ANALYSIS_ENV
-    params:
-        block=lambda w: experiment_block(w.experiment),
-        config=lambda w: {
-            "scores": config["scores"],
-            "laws": config.get("laws", {}),
-            "capability_space": config.get("capability_space", {}),
-        },
-    script:
-        "../scripts/fit_experiment.py"
-
-
-rule preregistration:
-    input:
-        prereg=[prereg_json(n) for n in config.get("experiments", {})],
-        scores=lambda w: sorted(
-            {
-                score_table(b["data"]["scores"])
-                for b in config.get("experiments", {}).values()
-            }
-        ),
-        targets=lambda w: sorted(
-            {b["data"]["targets_csv"] for b in config.get("experiments", {}).values()}
-        ),
-        families=config["families"],
-    output:
-        scored=[prereg_scored(n) for n in config.get("experiments", {})],
-        table=report(
-            PREREG_TABLE,
-            caption="../report/table_c1.rst",
-            category=TABLES_SECTION,
-            subcategory="Table C.1",
-        ),
-    log:
-        "logs/prereg/preregistration.log",
-    benchmark:
-        "benchmarks/prereg/preregistration.tsv"
-    localrule: LOCAL_ANALYSIS
-    conda:
-        ANALYSIS_ENV
-    params:
-        experiments={
-            n: {
-                "prereg": prereg_json(n),
-                "scores": score_table(b["data"]["scores"]),
-                "targets": b["data"]["targets_csv"],
-                "scored": prereg_scored(n),
-            }
-            for n, b in config.get("experiments", {}).items()
-        },
-    script:
-        "../scripts/preregistration.py"
+# Observational scaling laws (paper §5–§7): one job fits every experiment of `experiments:` (each
+# (target, predictor set) law with its bands, sweeps and frozen preregistration record, experiments
+# in parallel on the job's threads), then scores newer models against the frozen laws and writes
+# Table C.1; `law_figure_jobs` jobs draw the figures of config/figures.yaml and one overview per
+# experiment.  One job rather than one per experiment: every law figure and Table C.1 read all
+# experiments, so a change to one reruns them anyway, and one job pays the imports once
+# (docs/laws.md, "Run time").
 
 
 if config.get("experiments"):
+
+    rule fit_experiments:
+        input:
+            unpack(all_experiment_inputs),
+        output:
+            **experiment_outputs(),
+            table=report(
+                PREREG_TABLE,
+                caption="../report/table_c1.rst",
+                category=TABLES_SECTION,
+                subcategory="Table C.1",
+            ),
+        log:
+            "logs/fits/experiments.log",
+        benchmark:
+            "benchmarks/fits/experiments.tsv"
+        # Priorities order the default run's jobs longest chain first (scores, fits, law figures;
+        # the selection; the capability sets and their figures) so that the short jobs fill the
+        # cores at the end (bench/workflow_runtime.py).
+        priority: 20
+        localrule: LOCAL_ANALYSIS
+        conda:
+            ANALYSIS_ENV
+        threads: max(1, min(len(config["experiments"]), workflow.cores // 2))
+        params:
+            experiments=lambda w: experiment_params(),
+            config=lambda w: {
+                "scores": config["scores"],
+                "laws": config.get("laws", {}),
+                "capability_space": config.get("capability_space", {}),
+            },
+        script:
+            "../scripts/fit_experiments.py"
+
     for _job in range(LAW_FIGURE_JOBS):
 
         rule:
@@ -99,6 +60,7 @@ if config.get("experiments"):
                 f"logs/figures/laws_{_job}.log",
             benchmark:
                 f"benchmarks/figures/laws_{_job}.tsv"
+            priority: 8
             localrule: LOCAL_ANALYSIS
             conda:
                 ANALYSIS_ENV

@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -21,3 +21,4 @@ render_capability_figures(
     instruct_loadings=snakemake.input.get("instruct_loadings"),
     facet_min_models=snakemake.params.facet_min_models,
 )
+finish_job()

@@ -1,6 +1,6 @@
 """Join a model sheet's lm-eval results (and imported scores) into tidy and wide tables."""
 
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -16,3 +16,4 @@ aggregate_evaluation(
     imported=snakemake.params.imported,
     prefer=snakemake.params.prefer,
 )
+finish_job()

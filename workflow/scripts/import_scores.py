@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -10,3 +10,4 @@ import_scores(
     families_yaml=snakemake.input.families,
     output_csv=snakemake.output[0],
 )
+finish_job()

@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -10,3 +10,4 @@ write_ladder_sheet(
     snakemake.params.ladder,
     check_against=snakemake.params.check_against,
 )
+finish_job()

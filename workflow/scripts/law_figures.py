@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -17,3 +17,4 @@ render_law_figures(
     overviews={exp: outputs[f"fits_{exp}"] for exp in experiments if f"fits_{exp}" in outputs},
     specs=resolve_law_figures(snakemake.params.figures),
 )
+finish_job()

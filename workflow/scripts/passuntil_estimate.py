@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -18,3 +18,4 @@ estimate_task(
     level=boot.get("level", 0.9),
     seed=boot.get("seed", 0),
 )
+finish_job()

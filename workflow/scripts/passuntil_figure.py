@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -21,3 +21,4 @@ render_figure(
     pdf=snakemake.output.get("pdf"),
     csv=snakemake.output.csv,
 )
+finish_job()

@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -15,3 +15,4 @@ fit_laws(
     curvature_level=law.get("curvature_level", 0.05),
     mixture=law.get("mixture", True),
 )
+finish_job()

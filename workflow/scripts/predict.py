@@ -1,4 +1,4 @@
-from obsscale.core.io import setup_logging
+from obsscale.core.io import finish_job, setup_logging
 
 setup_logging(snakemake.log[0])
 
@@ -18,3 +18,4 @@ write_predictions(
     families_yaml=snakemake.input.get("families", [None])[0],
     evaluated_tidy=snakemake.input.get("evaluated", [None])[0],
 )
+finish_job()

@@ -51,6 +51,15 @@ class ScoreTableError(InputError):
         super().__init__(f"{where}: {message}")
 
 
+class RowLines(tuple):
+    """The physical CSV line of each row, kept in a table's `attrs`: immutable, so a deep copy is
+    the object itself.  pandas deep-copies `attrs` in every operation on a frame, and a list of one
+    int per row made that cost more than the operations themselves."""
+
+    def __deepcopy__(self, memo) -> "RowLines":
+        return self
+
+
 def csv_line(row_position: int, df: pd.DataFrame | None = None) -> int:
     """The 1-based physical line of a data row in its CSV: taken from the table as read by
     `read_csv_strict` (blank lines and quoted newlines counted), else row + 2 (line 1 the header)."""
@@ -113,7 +122,7 @@ def read_csv_strict(path: str | os.PathLike) -> pd.DataFrame:
     if header is None:
         raise ScoreTableError(path, "file is empty")
     df = pd.DataFrame(rows, columns=header, dtype=object)
-    df.attrs.update(lines=lines, header_line=header_line)
+    df.attrs.update(lines=RowLines(lines), header_line=header_line)
     return df
 
 

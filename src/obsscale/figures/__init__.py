@@ -2,8 +2,8 @@
 
 Design (how to add a figure):
 
-- `style` holds the shared look and `save_figure`, which writes every figure as PNG + PDF beside
-  the CSV of exactly what it plots.
+- `style` holds the shared look and `save_figure`, which writes every figure as PNG (and PDF when
+  config `figure_formats` asks for it) beside the CSV of exactly what it plots.
 - The stage that fits writes everything a figure shows (curves, bands, per-family lines, the
   PassUntil law points); a figure module imports no fitting module (tests/test_figures.py checks
   the imports of every module here).

@@ -4,8 +4,8 @@ A figure of `law_figures:` (config/figures.yaml) names one builder of `BUILDERS`
 `render_law_figures` hands each builder the stage's tables (`FitTables`: results/fits/{experiment}.csv
 and the predictions / curves / reference lines / sweeps / family lines beside it) and the figure's
 resolved spec (obsscale.figures.spec.FigureSpec).  Builders only read and draw: the fit stage writes
-every number they show, so re-plotting never refits.  Each figure is written as PNG + PDF beside a CSV
-of exactly what it plots (obsscale.figures.style.save_figure).
+every number they show, so re-plotting never refits.  Each figure is written as PNG (+ PDF on request) beside a
+CSV of exactly what it plots (obsscale.figures.style.save_figure).
 
 Builders (the `builder:` of a figure):
 
@@ -234,7 +234,7 @@ def render_law_figures(fits_dir: str | os.PathLike, experiments: list[str], figu
         if name not in specs:
             raise ValueError(f"figure '{name}' has no spec in `law_figures:`")
         fig, data = BUILDERS.get(specs[name].builder)(tables, specs[name])
-        save_figure(fig, data, paths["png"], paths["pdf"], paths["csv"])
+        save_figure(fig, data, paths["png"], paths.get("pdf"), paths["csv"])
         log.info("figure %s: %d plotted rows", name, len(data))
     for exp, paths in overviews.items():
         fig, data = experiment_overview(tables, exp)

@@ -105,7 +105,7 @@ def nmf_figure(components: pd.DataFrame, weights: pd.DataFrame, laws: pd.DataFra
 
 def render_nmf_figure(families_yaml, components_csv, weights_csv, family_laws_csv, error_curve_csv,
                       png, pdf, csv) -> None:
-    """Stage function of rule `figC19_nmf`."""
+    """Fig C.19 from the NMF tables (drawn by the job of the NMF's capability set)."""
     use_style()
     order = D.load_families(families_yaml).order
     fig, data = nmf_figure(pd.read_csv(components_csv), pd.read_csv(weights_csv), pd.read_csv(family_laws_csv),

@@ -1,6 +1,6 @@
 """The prediction figure: each main frozen law's curve (with its band) on the reference family's
 equivalent-FLOPs axis, the models it was fitted and tested on, and the predicted models placed on it
-with their bands.  One panel per law; PNG + PDF beside the CSV of every plotted point."""
+with their bands.  One panel per law; PNG (+ PDF on request) beside the CSV of every plotted point."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Figures of the model-subset selection (paper Fig 7a, 7b, C.17, C.18): they read the tables of
-the `selection_heldout` rule and draw them; nothing is fitted here."""
+the `selection` rule's held-out evaluation and draw them; nothing is fitted here."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ FAMILY_MARKERS = ["o", "s", "D", "^", "v", "<", ">", "p", "P", "X", "*", "h", "H
 
 def use_style() -> None:
     sns.set_theme(style="whitegrid", palette="deep", font_scale=1.1)
-    plt.rcParams.update({"savefig.dpi": 150, "figure.dpi": 100})
+    plt.rcParams.update({"savefig.dpi": 150, "figure.dpi": 100, "axes.titley": 1.0})
 
 
 def family_style(families: list[str]) -> dict[str, tuple]:

@@ -42,7 +42,7 @@ def architecture(model: dict) -> Architecture:
 
 
 # Keys of `ladder.training` that set the recipe's scaling rules rather than one run's settings.
-RECIPE_KEYS = ("tokens_per_parameter", "min_tokens", "lr_reference_width")
+RECIPE_KEYS = ("tokens_per_parameter", "min_tokens", "lr_reference_width", "lr_width_exponent")
 
 
 def model_training(training: dict, model: dict) -> dict:
@@ -51,8 +51,9 @@ def model_training(training: dict, model: dict) -> dict:
     - Data: with `tokens_per_parameter` (and optionally `min_tokens`), the model trains on
       D = max(tokens_per_parameter * N, min_tokens) tokens, rounded up to whole steps of
       batch_size x seq_len; otherwise every model takes `steps`.
-    - Learning rate: with `lr_reference_width`, lr = lr * lr_reference_width / hidden_size (the
-      Adam learning rate of hidden weights falls as 1/width, as in muP); otherwise `lr` for all.
+    - Learning rate: with `lr_reference_width`, lr = lr * (lr_reference_width / hidden_size) ** e,
+      e = `lr_width_exponent` (default 1: the Adam rate of hidden weights falls as 1/width, as in
+      muP; 0.5 falls more slowly); otherwise `lr` for all.
     A model entry's own `training` mapping overrides both (documented exceptions only).
     """
     settings = {k: v for k, v in training.items() if k not in RECIPE_KEYS}
@@ -64,7 +65,8 @@ def model_training(training: dict, model: dict) -> dict:
     elif "steps" not in training:
         raise ValueError("ladder.training: give `steps` or `tokens_per_parameter`")
     if training.get("lr_reference_width") is not None:
-        ratio = float(training["lr_reference_width"]) / int(model["hidden_size"])
+        ratio = (float(training["lr_reference_width"]) / int(model["hidden_size"])) ** float(
+            training.get("lr_width_exponent", 1.0))
         settings["lr"] = float(f"{float(training.get('lr', 3e-3)) * ratio:.6g}")
     settings.update(model.get("training") or {})
     return settings

@@ -47,10 +47,14 @@ def read_target_table(path: str | os.PathLike, join: str, targets: list[dict]) -
     return out
 
 
-def experiment_frame(spec: dict, scores_csv, families: D.Families, target_csv) -> pd.DataFrame:
-    """The score table's model set joined (inner, on the model name) with the target CSV."""
+def experiment_frame(spec: dict, scores_csv, families: D.Families, target_csv,
+                     scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The score table's model set joined (inner, on the model name) with the target CSV.
+    `scores`: the table as `read_score_table` read it with these metrics or more, when the caller
+    has it (the config check reads each table once for all experiments)."""
     data = spec["data"]
-    scores = D.read_score_table(scores_csv, spec["metrics"], families)
+    if scores is None:
+        scores = D.read_score_table(scores_csv, spec["metrics"], families)
     include_prereg = spec["preregistered"] != "exclude"
     models = D.select_models(scores, families, family_list=data["families"],
                              include_misc_families=data.get("include_misc_families", False),

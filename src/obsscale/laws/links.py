@@ -7,9 +7,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit
 
 from obsscale.core.registry import Registry
+
+
+def expit(p):
+    """scipy.special.expit, imported on first use: the config check, which runs when the workflow
+    is parsed (a no-op run included), needs the link names only."""
+    from scipy.special import expit as _expit
+
+    return _expit(p)
 
 
 @dataclass(frozen=True)

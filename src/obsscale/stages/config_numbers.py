@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from obsscale.core.yamlfile import read_yaml
+
 
 __all__ = ["coerce_numbers", "parse_number"]
 
@@ -90,5 +91,5 @@ def coerce_numbers(config: dict, schema: dict | str | Path) -> dict:
     """Turn scientific-notation strings of `config` into numbers where `schema` (a JSON schema,
     or the path of its YAML file) expects a number; changes `config` in place and returns it."""
     if not isinstance(schema, dict):
-        schema = yaml.safe_load(Path(schema).read_text())
+        schema = read_yaml(schema)
     return _coerce(config, schema, schema)

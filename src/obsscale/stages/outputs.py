@@ -27,7 +27,7 @@ INSTRUCT_FIGURES = ("figC1a_instruct_explained_variance", "figC1b_instruct_loadi
 Config = dict[str, Any]
 FIGURE_EXTENSIONS = ("png", "pdf", "csv")
 # Image formats of every figure (config `figure_formats`); the CSV of what it plots is always written.
-DEFAULT_FIGURE_FORMATS = ("png", "pdf")
+DEFAULT_FIGURE_FORMATS = ("png",)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -39,7 +39,7 @@ def figure_file(stem: str, ext: str) -> str:
 
 
 def figure_formats(config: Config | None) -> list[str]:
-    """The image formats each figure is written in: `figure_formats` (PNG always), default PNG + PDF."""
+    """The image formats each figure is written in: `figure_formats` (PNG always), default PNG only."""
     formats = list((config or {}).get("figure_formats") or DEFAULT_FIGURE_FORMATS)
     return ["png"] + [f for f in formats if f != "png"]
 
@@ -85,7 +85,7 @@ FIT_TABLES = ("predictions", "curves", "reference_lines", "sweeps", "family_line
 
 
 def fits_table(experiment: str) -> str:
-    """One row per fitted law of an experiment (rule `fit_experiment`)."""
+    """One row per fitted law of an experiment (rule `fit_experiments`)."""
     return f"results/fits/{experiment}.csv"
 
 
@@ -100,13 +100,13 @@ def prereg_json(experiment: str) -> str:
 
 
 def prereg_scored(experiment: str) -> str:
-    """Newer models scored against an experiment's frozen laws (rule `preregistration`)."""
+    """Newer models scored against an experiment's frozen laws (rule `fit_experiments`)."""
     return f"results/prereg/{experiment}_scored.csv"
 
 
 PREREG_TABLE = "results/prereg/table_c1.csv"
 
-# Model-subset selection (rules `selection_guide` and `selection_heldout`).
+# Model-subset selection (rule `selection`).
 SELECTION_FILES = {
     "table": "results/selection/table1.csv",
     "heuristic": "results/selection/greedy_vs_exact.csv",

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def write_capability_space(scores_csv, families_yaml, spec: dict[str, Any], n_components: int,
                            imputation: dict[str, Any], explained_variance, loadings, scores, imputed,
                            provenance_json) -> CapabilitySpace:
-    """Stage function of rule `capability_pca`: fit the capability space of one model set and write
+    """Fit the capability space of one model set and write
     its explained variance, loadings, per-model PC scores and imputed matrix."""
     models, families = load_model_set(scores_csv, families_yaml, spec)
     metrics = list(spec["metrics"])
@@ -55,7 +55,7 @@ def write_capability_space(scores_csv, families_yaml, spec: dict[str, Any], n_co
 def write_family_laws(pc_scores_csv, components: Sequence[str], output_csv, lines_csv=None,
                       score_table_csv=None, metrics: Sequence[str] = (), benchmarks_csv=None,
                       benchmark_lines_csv=None) -> FamilyLaws:
-    """Stage function of rule `family_laws`: per family, OLS of each PC on log10 FLOPs (the table,
+    """Per family, OLS of each PC on log10 FLOPs (the table,
     and with `lines_csv` each line with its 95 % band of the mean, drawn by Fig 3 / C.2 / 8); with
     `score_table_csv` the same for each raw benchmark of `metrics` on the set's models (Fig C.4)."""
     scores = pd.read_csv(pc_scores_csv)
@@ -72,3 +72,29 @@ def write_family_laws(pc_scores_csv, components: Sequence[str], output_csv, line
         write_csv(bench.table_, benchmarks_csv)
         write_csv(bench.lines(), benchmark_lines_csv)
     return laws
+
+
+def write_capability_set(scores_csv, families_yaml, spec: dict[str, Any], n_components: int,
+                         imputation: dict[str, Any], pca: dict[str, str], family_laws: dict[str, Any] | None = None,
+                         nmf: dict[str, Any] | None = None) -> None:
+    """Stage function of the rules `capability_<set>`: everything of one model set in one job (its
+    imports paid once): the capability space (`write_capability_space`; `pca` holds its output
+    paths), then, when given, the per-family laws (`write_family_laws`; `family_laws` holds the
+    components, metrics and output paths) and the NMF of its imputed matrix with Fig C.19
+    (`nmf`: settings, k_max, table paths and `figure`: the figure's paths).  Each step reads the
+    files the one before it wrote, exactly as separate jobs would."""
+    write_capability_space(scores_csv, families_yaml, spec, n_components, imputation, pca["explained_variance"],
+                           pca["loadings"], pca["scores"], pca["imputed"], pca["provenance"])
+    if family_laws:
+        write_family_laws(pca["scores"], family_laws["components"], family_laws["table"], family_laws["lines"],
+                          scores_csv, family_laws["metrics"], family_laws["benchmarks"],
+                          family_laws["benchmark_lines"])
+    if nmf:
+        from obsscale.figures.nmf import render_nmf_figure  # matplotlib only where the figure is drawn
+        from obsscale.stages.nmf import write_nmf
+
+        write_nmf(pca["imputed"], pca["scores"], nmf["settings"], nmf["k_max"], nmf["components"], nmf["weights"],
+                  nmf["family_laws"], nmf["error_curve"], nmf["provenance"])
+        figure = nmf["figure"]
+        render_nmf_figure(families_yaml, nmf["components"], nmf["weights"], nmf["family_laws"], nmf["error_curve"],
+                          figure["png"], figure.get("pdf"), figure["csv"])

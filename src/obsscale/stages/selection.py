@@ -58,7 +58,7 @@ def write_guide_tables(scores_csv, families_yaml, settings: dict[str, dict], met
                        n_components: int, pca_components: int, imputation: dict | None,
                        max_families: int, budgets: Sequence[int], table_csv, heuristic_csv,
                        provenance_json, compare_heuristic: bool = True) -> pd.DataFrame:
-    """Stage function of rule `selection_guide`: for each guide setting (a named candidate pool
+    """Table 1: for each guide setting (a named candidate pool
     with its always-included families) run the exact family search and write the V-optimal choice
     per budget (paper Table 1); beside it, the greedy/exchange heuristic's objective on the same
     pools, to show how close it gets where the exact search can still run."""
@@ -118,7 +118,7 @@ def write_heldout_evaluation(scores_csv, downstream_csv, families_yaml, *, budge
                                random_window: int, random_seed: int, figure_budgets: Sequence[int],
                                reference_family: str, curve_csv, details_csv, predictions_csv,
                                curves_csv, provenance_json, n_jobs: int = 1) -> pd.DataFrame:
-    """Stage function of rule `selection_heldout`: the Fig 7a curve, the per-subset test MSEs,
+    """The held-out evaluation: the Fig 7a curve, the per-subset test MSEs,
     and the predictions and law curves of the fits drawn in Fig 7b / C.17 (V-optimal) and C.18
     (random)."""
     spec = heldout_spec(fit_metrics, law, cutoff_flops, fit_components, imputation, reference_family)
@@ -127,7 +127,7 @@ def write_heldout_evaluation(scores_csv, downstream_csv, families_yaml, *, budge
                                        [t["column"] for t in resolved])
     # Laws fitted on the smallest budgets' 4 models are degenerate by design (5 parameters): counted
     # and said once (the status column of curve_details.csv marks each), not one warning per fit.
-    with tallied_warnings("degenerate", "obsscale.laws.law") as (tally,):
+    with tallied_warnings("degenerate", "obsscale.laws.law", "obsscale.laws.fit") as (tally, _):
         curve, details, selections = selection_curve(
             frame, families, budgets, selection_metrics, spec, resolved, selection_components=selection_components,
             pca_components=pca_components, imputation=imputation, max_families=max_families, n_random=n_random,
@@ -150,15 +150,53 @@ def write_heldout_evaluation(scores_csv, downstream_csv, families_yaml, *, budge
     return curve
 
 
+def write_selection(scores_csv, families_yaml, guide: dict[str, Any], outputs: dict[str, str],
+                    heldout: dict[str, Any] | None = None, downstream_csv=None, n_jobs: int = 1) -> None:
+    """Stage function of rule `selection`: Table 1 (`write_guide_tables` with the settings of
+    `guide`) and, with `heldout` settings, the held-out evaluation (`write_heldout_evaluation`) and
+    its figures (`selection_figures`).  `outputs` holds the paths: table, heuristic,
+    table_provenance; curve, details, predictions, curves, provenance and `<stem>__<ext>` of each
+    figure of `outputs.SELECTION_FIGURES` for the evaluation."""
+    write_guide_tables(scores_csv, families_yaml, **guide, table_csv=outputs["table"],
+                       heuristic_csv=outputs["heuristic"], provenance_json=outputs["table_provenance"])
+    if not heldout:
+        return
+    write_heldout_evaluation(scores_csv, downstream_csv, families_yaml, **heldout, curve_csv=outputs["curve"],
+                             details_csv=outputs["details"], predictions_csv=outputs["predictions"],
+                             curves_csv=outputs["curves"], provenance_json=outputs["provenance"], n_jobs=n_jobs)
+    from obsscale.figures.style import group_figure_outputs  # matplotlib only once the tables are written
+
+    figures = group_figure_outputs({k: v for k, v in outputs.items() if "__" in k})
+    selection_figures(outputs["curve"], outputs["predictions"], outputs["curves"], figures)
+
+
+# The subset-fit figures of the held-out evaluation: figure stem -> (selection method, title).
+SUBSET_FIGURES = {
+    "fig7b_selected_fits": ("v-optimal", "Fits on V-optimally selected models"),
+    "figC18_random_fits": ("random", "Fits on randomly selected models"),
+}
+
+
+def selection_figures(curve_csv, predictions_csv, curves_csv, figures: dict[str, dict[str, str]]) -> None:
+    """Fig 7a (the selection curve), Fig 7b and Fig C.18 (the fits on the V-optimal and on random
+    subsets).  `figures` maps each stem of
+    `outputs.SELECTION_FIGURES` to its files {"png", "csv", optionally "pdf"}."""
+    paths = figures["fig7a_selection_curve"]
+    figure_selection_curve(curve_csv, paths["png"], paths.get("pdf"), paths["csv"])
+    for stem, (method, title) in SUBSET_FIGURES.items():
+        paths = figures[stem]
+        figure_subset_fits(predictions_csv, curves_csv, method, paths["png"], paths.get("pdf"), paths["csv"], title)
+
+
 def figure_selection_curve(curve_csv, png, pdf, csv) -> None:
-    """Stage function of rule `fig7a_selection_curve`."""
+    """Fig 7a: held-out error of each selection method against the budget."""
     from obsscale.figures.selection import plot_selection_curve  # matplotlib only for figure jobs
 
     plot_selection_curve(pd.read_csv(curve_csv), png, pdf, csv)
 
 
 def figure_subset_fits(predictions_csv, curves_csv, method: str, png, pdf, csv, title: str) -> None:
-    """Stage function of rules `fig7b_selected_fits` (method v-optimal) and `figC18_random_fits`."""
+    """Fig 7b (method v-optimal) and Fig C.18 (random): the fits on each method's subsets."""
     from obsscale.figures.selection import plot_subset_fits  # matplotlib only for figure jobs
 
     preds = pd.read_csv(predictions_csv)

@@ -18,9 +18,9 @@ import os
 import re
 from pathlib import Path
 
-import yaml
 
 from obsscale.core.errors import ConfigError, InputError, did_you_mean
+from obsscale.core.yamlfile import read_yaml
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 MODEL_SHEET_SCHEMA = "workflow/schemas/models.schema.yaml"
@@ -93,7 +93,7 @@ def validate_config(config: dict, root: str | os.PathLike = ".") -> None:
     """Raise one InputError for the first problem of `config`; paths in it are relative to the
     working directory, schemas are found under `root` (the workflow's checkout)."""
     root = Path(root)
-    check_schema(config, yaml.safe_load((root / SCHEMA).read_text()))
+    check_schema(config, read_yaml(root / SCHEMA))
     from obsscale.capability import scores as D
 
     families = D.load_families(config["families"])
@@ -177,8 +177,9 @@ def _check_experiment(name: str, block: dict, config: dict, tables: dict, famili
         return
     from obsscale.laws.frame import experiment_frame
 
-    frame = experiment_frame(spec, config["scores"][spec["data"]["scores"]]["path"], families,
-                             spec["data"]["targets_csv"])
+    block = config["scores"][spec["data"]["scores"]]
+    read = table if set(spec["metrics"]) <= set(block["metrics"]) else None  # else read and checked here
+    frame = experiment_frame(spec, block["path"], families, spec["data"]["targets_csv"], scores=read)
     for i, t in enumerate(spec["targets"]):
         where = f"{path}.targets[{i}].split" if "split" in t else f"{path}.split"
         _check_split(where, t.get("split") or spec["split"], frame, t, spec, table)
