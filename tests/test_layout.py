@@ -11,8 +11,8 @@ from obsscale.stages import outputs
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "workflow" / "rules"
 # Rule files whose every results/ path comes from obsscale.stages.outputs.
-PATH_FREE_RULES = ("common.smk", "scores.smk", "pca.smk", "nmf.smk", "fits.smk", "predict.smk", "selection.smk",
-                   "eval.smk", "passuntil.smk")
+# Every rule file but the ladder's, whose folder is configurable (`ladder.output_dir`).
+PATH_FREE_RULES = sorted(p.name for p in RULES.glob("*.smk") if p.name != "ladder.smk")
 # A quoted results/ path (a prefix test such as `startswith("results/")` names no file).
 PATH_LITERAL = re.compile(r"""(?<!startswith\()["']results/""")
 
