@@ -100,7 +100,7 @@ def test_default_run_predicts_the_models_without_a_target_value(workflow_run):
     ok = pred[pred["law_status"] == "ok"]
     assert ok["y_hat"].notna().mean() > 0.9 and (ok.dropna(subset=["y_hat"])["band_method"] == "bootstrap").all()
     assert {"emergent", "post_training", "agentic"} <= set(pred["experiment"])
-    for ext in ("png", "pdf", "csv"):
+    for ext in ("png", "csv"):
         assert (workflow_run / f"results/figures/predictions_untargeted.{ext}").stat().st_size > 0
 
 

@@ -22,7 +22,9 @@ from conftest import ROOT, SNAKEMAKE, make_workdir
 
 pytestmark = pytest.mark.slow
 
+# PDFs as well as PNGs (the default draws PNGs only): their bytes must repeat too.
 SMALL = """\
+figure_formats: [png, pdf]
 law_figures: []
 selection: {enabled: false}
 experiments:

@@ -66,6 +66,9 @@ EVAL_GPU_ENV = "../../envs/eval-gpu.yaml"
 # `cluster: {local_analysis: false}` submits them as jobs too (docs/cluster.md).
 LOCAL_ANALYSIS = bool(config.get("cluster", {}).get("local_analysis", True))
 FIGURE_FORMATS = figure_formats(config)
+# Threads of the analysis jobs that parallelise inside (fits, selection): half the cores given, so
+# that another job runs beside them; 1 where no core count is given (e.g. --unlock, a cluster).
+HALF_THE_CORES = max(1, (workflow.resource_settings.cores or 1) // 2)
 
 
 def get_final_output():
@@ -327,7 +330,14 @@ def selection_heldout_params():
     if not selection_evaluated():
         return None
     sel, ev = selection_config(), selection_heldout_config()
-    keys = ("fit_metrics", "targets", "law", "cutoff_flops", "fit_components", "n_random")
+    keys = (
+        "fit_metrics",
+        "targets",
+        "law",
+        "cutoff_flops",
+        "fit_components",
+        "n_random",
+    )
     return {
         **{k: ev[k] for k in keys},
         **{k: ev[k] for k in ("random_window", "random_seed", "figure_budgets")},
@@ -352,7 +362,12 @@ def predict_inputs(wildcards):
 
 # The job of each capability set (workflow/rules/pca.smk): PCA, and its family laws and NMF where
 # the config asks for them.
-FAMILY_LAW_SETS = config.get("family_laws", {}).get("sets", [])
+# The capability figures draw the family laws of their base set, listed in `family_laws` or not.
+FAMILY_LAW_SETS = set(config.get("family_laws", {}).get("sets", [])) | (
+    {config["capability_figures"]["base_set"]}
+    if config.get("capability_figures")
+    else set()
+)
 NMF_SET = config["nmf"]["set"] if config.get("nmf") else None
 
 
@@ -361,7 +376,7 @@ def capability_family_laws(model_set):
     if model_set not in FAMILY_LAW_SETS:
         return None
     return {
-        "components": config["family_laws"].get("components", ["PC-1", "PC-2", "PC-3"]),
+        "components": config.get("family_laws", {}).get("components", ["PC-1", "PC-2", "PC-3"]),
         "metrics": capability_set(model_set)["metrics"],
         **{t: family_laws_file(model_set, t) for t in FAMILY_LAW_TABLES},
     }

@@ -13,10 +13,10 @@ if config.get("capability_figures"):
             "logs/figures/capability.log",
         benchmark:
             "benchmarks/figures/capability.tsv"
+        priority: 6
         localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
-        priority: 6
         params:
             base_metrics=lambda w: capability_set(
                 config["capability_figures"]["base_set"]

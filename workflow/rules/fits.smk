@@ -31,7 +31,7 @@ if config.get("experiments"):
         localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
-        threads: max(1, min(len(config["experiments"]), workflow.cores // 2))
+        threads: min(len(config["experiments"]), HALF_THE_CORES)
         params:
             experiments=lambda w: experiment_params(),
             config=lambda w: {

@@ -19,10 +19,10 @@ for _set in config["capability_space"]["sets"]:
             f"logs/capability/{_set}.log",
         benchmark:
             f"benchmarks/capability/{_set}.tsv"
+        priority: 9
         localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
-        priority: 9
         params:
             spec=capability_set(_set),
             n_components=config["capability_space"]["n_components"],

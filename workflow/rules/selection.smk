@@ -18,11 +18,11 @@ if selection_config().get("enabled", False):
             "logs/selection/selection.log",
         benchmark:
             "benchmarks/selection/selection.tsv"
+        priority: 10
         localrule: LOCAL_ANALYSIS
         conda:
             ANALYSIS_ENV
-        threads: max(1, workflow.cores // 2)
-        priority: 10
+        threads: HALF_THE_CORES
         params:
             guide=lambda w: selection_guide_params(),
             heldout=lambda w: selection_heldout_params(),
