@@ -9,9 +9,10 @@ probability, so the exact rate here is a lower bound by at most their mass.
 
 For every model of a finished PassUntil run (results/passuntil/<series>/<task>/estimates.csv) this
 prints, side by side: the task's exact PU (mean over instances of the exact rate), PassUntil's PU
-(mean of the unbiased p_hat), their ratio, and the share of instances whose exact rate lies inside
-PassUntil's per-instance 95 % interval [low, high] (censored instances included: their interval
-runs from 0).  It measures, on real models rather than simulated counts, what the simulations of
+(mean of the unbiased p_hat), their ratio, whether the exact PU lies inside PassUntil's task
+interval [PU_low, PU_high] (summary.csv beside the estimates), and the share of instances whose
+exact rate lies inside PassUntil's per-instance 95 % interval [low, high] (censored instances
+included: their interval runs from 0).  It measures, on real models rather than simulated counts, what the simulations of
 tests/test_passuntil*.py check: that the estimates are unbiased and the intervals honest.
 
     PYTHONPATH=src .venv/bin/python bench/passuntil_exact.py results/ladder/tasks/passuntil/ladder_add3.yaml \\
@@ -69,11 +70,12 @@ def main() -> None:
     if task.temperature != 1.0 or task.top_p != 1.0 or len(task.stop) != 1:
         raise SystemExit("exact rates need temperature 1, top_p 1 and one stop string")
     est = pd.read_csv(args.estimates)
+    summary = pd.read_csv(Path(args.estimates).with_name("summary.csv")).set_index("model")
     by_id = {str(inst["id"]): inst for inst in task.instances}
     print(f"task {task.name}: {len(by_id)} instances, r = {task.r}, K_max = {task.K_max}")
-    print(f"{'model':<14}{'N':>9}{'exact PU':>12}{'PassUntil PU':>14}{'ratio':>8}"
-          f"{'exact in 95 % CI':>18}{'censored':>10}")
-    ratios = []
+    print(f"{'model':<14}{'N':>9}{'exact PU':>12}{'PassUntil PU':>14}{'ratio':>8}{'task interval':>20}"
+          f"{'exact inside':>14}{'instances: exact in 95 % CI':>30}{'censored':>10}")
+    ratios, covered = [], []
     for model, rows in est.groupby("model", sort=False):
         rows = rows.assign(instance=rows["instance"].astype(str))
         insts = [by_id[i] for i in rows["instance"]]
@@ -82,10 +84,14 @@ def main() -> None:
         inside = np.mean((rows["low"].fillna(0).to_numpy() <= exact) & (exact <= rows["high"].to_numpy()))
         pu_exact, pu_hat = exact.mean(), rows["p_hat"].mean()
         ratios.append(pu_hat / pu_exact)
+        lo, hi = summary.loc[model, "PU_low"], summary.loc[model, "PU_high"]
+        covered.append(lo <= pu_exact <= hi)
         print(f"{model:<14}{rows['N'].iloc[0]:>9.0f}{pu_exact:>12.4g}{pu_hat:>14.4g}{pu_hat / pu_exact:>8.3f}"
-              f"{inside:>18.2f}{int(rows['censored'].sum()):>10}")
+              f"{f'{lo:.4g}-{hi:.4g}':>20}{'yes' if covered[-1] else 'no':>14}{inside:>30.2f}"
+              f"{int(rows['censored'].sum()):>10}")
     print(f"PassUntil PU / exact PU over the models: median {np.median(ratios):.3f}, "
-          f"range {min(ratios):.3f}-{max(ratios):.3f}")
+          f"range {min(ratios):.3f}-{max(ratios):.3f}; exact PU inside the task interval for "
+          f"{sum(covered)} of {len(covered)} models")
 
 
 if __name__ == "__main__":

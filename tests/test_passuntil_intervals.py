@@ -80,12 +80,13 @@ def test_law_prediction_interval_covers_the_held_out_measurement():
     assert hits / reps >= 0.85, hits / reps
 
 
-@pytest.mark.parametrize("n", [6, 50])
-def test_task_interval_covers_at_few_and_many_instances(n):
+@pytest.mark.parametrize("n,log10_p", [(6, (-4, -2)), (50, (-4, -2)), (50, (-1, -0.005)), (100, (-0.1, -0.003))])
+def test_task_interval_covers_at_few_and_many_instances(n, log10_p):
+    """Tiny pass rates, and pass rates near 1 (where an unshifted bootstrap covered about half)."""
     rng = np.random.default_rng(n)
     hits, reps = 0, 300 if n < 20 else 150
     for _ in range(reps):
-        p = 10 ** rng.uniform(-4, -2, n)
+        p = 10 ** rng.uniform(*log10_p, n)
         K, s = simulate_design(p, 2, K_MAX, rng)
         lo, hi = design_interval(K, s, 2, K_MAX, level=0.9, n_boot=1000, seed=int(rng.integers(1 << 30)))
         hits += lo <= p.mean() <= hi
