@@ -30,15 +30,22 @@ import pandas as pd
 
 
 def exact_pass_rates(model_dir: Path, prompts: list[str], answers: list[str], stop: str) -> np.ndarray:
-    """P(answer + stop) + P(answer + EOS) under the model, for each (prompt, answer)."""
+    """P(answer + stop) + P(answer + EOS) under the saved model, for each (prompt, answer)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    return answer_probabilities(model, tok, prompts, answers, stop)
+
+
+def answer_probabilities(model, tok, prompts: list[str], answers: list[str], stop: str) -> np.ndarray:
+    """P(answer + stop) + P(answer + EOS) under `model` (in eval mode) with tokenizer `tok`."""
+    import torch
+
     stop_id = tok(stop, add_special_tokens=False)["input_ids"]
     if len(stop_id) != 1:
-        raise SystemExit(f"the stop string {stop!r} is not one token of {model_dir}'s tokenizer")
+        raise SystemExit(f"the stop string {stop!r} is not one token of the model's tokenizer")
     rates = []
     with torch.inference_mode():
         for prompt, answer in zip(prompts, answers):
