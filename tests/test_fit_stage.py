@@ -12,7 +12,8 @@ import yaml
 
 from obsscale.core.errors import InputError
 from obsscale.core.parallel import run_forked
-from obsscale.stages.fits import EXPERIMENT_FILES, write_all_fits
+from obsscale.stages.fits import write_all_fits
+from obsscale.stages.outputs import EXPERIMENT_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config/config.yaml").read_text())

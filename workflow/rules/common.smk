@@ -19,6 +19,7 @@ from obsscale.stages.outputs import (
     capability_figure_stems,
     export_library_path,
     figure_file,
+    experiment_files,
     figure_formats,
     final_output,
     fit_file,
@@ -33,8 +34,6 @@ from obsscale.stages.outputs import (
     pca_file,
     prediction_inputs,
     prediction_sets,
-    prereg_json,
-    prereg_scored,
     score_table,
     family_laws_file,
     nmf_file,
@@ -170,16 +169,6 @@ def all_experiment_inputs(wildcards):
         "scores": sorted({score_table(b["data"]["scores"]) for b in blocks}),
         "targets": sorted({b["data"]["targets_csv"] for b in blocks}),
         "families": config["families"],
-    }
-
-
-def experiment_files(name):
-    """The files rule fit_experiments writes for one experiment (EXPERIMENT_FILES)."""
-    return {
-        "fits": fits_table(name),
-        **{table: fit_file(name, table) for table in FIT_TABLES},
-        "prereg": prereg_json(name),
-        "scored": prereg_scored(name),
     }
 
 
@@ -337,10 +326,12 @@ def selection_heldout_params():
         "cutoff_flops",
         "fit_components",
         "n_random",
+        "random_window",
+        "random_seed",
+        "figure_budgets",
     )
     return {
         **{k: ev[k] for k in keys},
-        **{k: ev[k] for k in ("random_window", "random_seed", "figure_budgets")},
         "reference_family": ev.get("reference_family", "Llama-2"),
         "budgets": sel["budgets"],
         "selection_metrics": sel["metrics"],
@@ -376,7 +367,9 @@ def capability_family_laws(model_set):
     if model_set not in FAMILY_LAW_SETS:
         return None
     return {
-        "components": config.get("family_laws", {}).get("components", ["PC-1", "PC-2", "PC-3"]),
+        "components": config.get("family_laws", {}).get(
+            "components", ["PC-1", "PC-2", "PC-3"]
+        ),
         "metrics": capability_set(model_set)["metrics"],
         **{t: family_laws_file(model_set, t) for t in FAMILY_LAW_TABLES},
     }

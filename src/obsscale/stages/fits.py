@@ -49,10 +49,6 @@ def write_experiment_fits(name: str, block: dict, config: dict, scores_csv, fami
     return result
 
 
-# The paths of one experiment's outputs, as `write_all_fits` receives them (keys of `experiments`).
-EXPERIMENT_FILES = ("fits", "predictions", "curves", "reference_lines", "sweeps", "family_lines", "prereg", "scored")
-
-
 def fit_cost(block: dict) -> int:
     """A rough cost of an experiment's fits (targets x predictor sets, more with sweeps): the
     parallel fits start with the largest so that no worker is left with one long fit at the end."""
@@ -60,13 +56,12 @@ def fit_cost(block: dict) -> int:
     return n * (1 + len(block.get("sweeps") or {}))
 
 
-def _fit_one(name: str, block: dict, config: dict, paths: dict) -> str:
+def _fit_one(name: str, block: dict, config: dict, paths: dict) -> None:
     write_experiment_fits(
         name, block, config, paths["scores"], paths["families"], paths["targets"], paths["fits"],
         paths["predictions"], paths["curves"], paths["reference_lines"], paths["sweeps"], paths["prereg"],
         paths["family_lines"],
     )
-    return name
 
 
 def write_all_fits(experiments: dict[str, dict], config: dict, families_yaml, table_csv, workers: int = 1) -> None:
@@ -74,7 +69,7 @@ def write_all_fits(experiments: dict[str, dict], config: dict, families_yaml, ta
     `workers` at a time, then the preregistration scores and Table C.1 (`write_preregistration`).
 
     `experiments` maps a name to {"block": its config block, "scores", "targets", and the output
-    paths of `EXPERIMENT_FILES`}.  One job fits them all: its imports are paid once rather than once
+    paths of `outputs.EXPERIMENT_FILES`}.  One job fits them all: its imports are paid once rather than once
     per experiment (about 1.9 s of CPU each, bench/workflow_runtime.py).  Each experiment runs in a
     child forked from this process before any fit: every experiment starts from the same process
     state whatever ran before it, so its numbers (degenerate fits included, whose optimiser reads

@@ -105,6 +105,15 @@ def prereg_scored(experiment: str) -> str:
 
 
 PREREG_TABLE = "results/prereg/table_c1.csv"
+# Every file rule `fit_experiments` writes for one experiment (keys of `experiment_files`).
+EXPERIMENT_FILES = ("fits", *FIT_TABLES, "prereg", "scored")
+
+
+def experiment_files(experiment: str) -> dict[str, str]:
+    """The files of one experiment: its fit table, the tables of FIT_TABLES, the frozen laws and the
+    newer models scored against them."""
+    return {"fits": fits_table(experiment), **{t: fit_file(experiment, t) for t in FIT_TABLES},
+            "prereg": prereg_json(experiment), "scored": prereg_scored(experiment)}
 
 # Model-subset selection (rule `selection`).
 SELECTION_FILES = {

@@ -18,7 +18,6 @@ import os
 import re
 from pathlib import Path
 
-
 from obsscale.core.errors import ConfigError, InputError, did_you_mean
 from obsscale.core.yamlfile import read_yaml
 
@@ -177,9 +176,9 @@ def _check_experiment(name: str, block: dict, config: dict, tables: dict, famili
         return
     from obsscale.laws.frame import experiment_frame
 
-    block = config["scores"][spec["data"]["scores"]]
-    read = table if set(spec["metrics"]) <= set(block["metrics"]) else None  # else read and checked here
-    frame = experiment_frame(spec, block["path"], families, spec["data"]["targets_csv"], scores=read)
+    stored = config["scores"][spec["data"]["scores"]]
+    read = table if set(spec["metrics"]) <= set(stored["metrics"]) else None  # else read and checked here
+    frame = experiment_frame(spec, stored["path"], families, spec["data"]["targets_csv"], scores=read)
     for i, t in enumerate(spec["targets"]):
         where = f"{path}.targets[{i}].split" if "split" in t else f"{path}.split"
         _check_split(where, t.get("split") or spec["split"], frame, t, spec, table)
