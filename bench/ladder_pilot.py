@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("steps", type=int, help="length of the schedule (cosine decay over it)")
     ap.add_argument("checkpoints", help="comma-separated steps at which to measure")
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3 x 64 / width)")
+    ap.add_argument("--loss", default="all", choices=("all", "answers"), help="training loss (ladder.training.loss)")
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--work", default="/tmp/obsscale-ladder-pilot", help="folder of the corpus")
     args = ap.parse_args()
 
@@ -57,8 +59,8 @@ def main() -> None:
     problems = {f"add{d}": held_out_problems("add", d, 200, 0) for d in (2, 3)}
     lr = args.lr if args.lr is not None else 3e-3 * 64 / args.width
     arch = architecture({"hidden_size": args.width, "num_layers": 2})
-    settings = TrainingSettings(steps=args.steps, batch_size=32, seq_len=48, lr=lr, warmup=100, min_lr_ratio=0.1,
-                                seed=0)
+    settings = TrainingSettings(steps=args.steps, batch_size=args.batch_size, seq_len=48, lr=lr, warmup=100,
+                                min_lr_ratio=0.1, seed=0, loss=args.loss)
     windows = _corpus_windows(corpus, tok, settings)
     model = build_model(arch, len(tok), settings.seq_len + 1, tok, 0)
     optimizer = _build_optimizer(model, settings)
@@ -75,7 +77,7 @@ def main() -> None:
                          for k, ps in problems.items()}
             model.train()
             print(f"{args.width:>6}{n:>9}{step + 1:>7}{time.process_time():>8.0f}"
-                  f"{rates['add2']:>12.3f}{rates['add3']:>12.3f}", flush=True)
+                  f"{rates['add2']:>12.4g}{rates['add3']:>12.4g}", flush=True)
 
 
 if __name__ == "__main__":

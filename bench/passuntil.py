@@ -5,7 +5,8 @@
    up to K_max of a censored instance):
    (a) one instance to +-20 % in 95 % of runs, p known to both designs;
    (b) the task-level PU of 50 instances with p log-uniform over [1e-4, 1e-2] to +-20 % in 95 %
-       of runs (fixed-n must pick one n for all; PassUntil one r and K_max);
+       of runs (fixed-n must pick one n for all; PassUntil one r and K_max), PassUntil's estimate
+       by the default (r-1)/(K-1) and by `estimator: all_samples` (every drawn sample);
    (c) the law's held-out prediction: 40 instances with known laws at 5 model sizes, the likelihood
        instance law fitted on either design's counts, the task PU predicted at a larger size;
        90th percentile of the relative error against the samples each design drew.
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/
 
 from obsscale.passuntil.estimators import point_estimates, simulate_design  # noqa: E402
 from obsscale.passuntil.planning import drawn_samples  # noqa: E402
+from obsscale.passuntil.rounds import all_samples_estimate, simulate_rounds  # noqa: E402
 
 TOL, COVER = 0.2, 0.95
 BATCH = {"initial": 16, "growth": 2.0, "max": 1024}
@@ -48,6 +50,14 @@ def passuntil_cost(p, r, K_max, rng, draws):
     K, s = simulate_design(P, r, K_max, rng)
     est = point_estimates(K, s, r, K_max).mean(axis=1)
     return _within(est, P.mean(axis=1)), float(drawn_samples(K, s, r, K_max, BATCH).sum(axis=1).mean())
+
+
+def passuntil_all_samples_cost(p, r, K_max, rng, draws):
+    """`passuntil_cost` with the `all_samples` estimator (every drawn sample enters the estimate)."""
+    P = np.broadcast_to(np.asarray(p, float), (draws, len(np.atleast_1d(p))))
+    n, S = simulate_rounds(P, r, K_max, BATCH, rng)
+    est = all_samples_estimate(n, S, r, K_max, BATCH).mean(axis=1)
+    return _within(est, P.mean(axis=1)), float(n.sum(axis=1).mean())
 
 
 def fixed_cover(p, n, rng, draws) -> float:
@@ -100,7 +110,9 @@ def comparisons(draws: int, law_repeats: int) -> None:
     for K_max in (10_000, 100_000):
         for r in (2, 3, 4, 6):
             cover, cost = passuntil_cost(p, r, K_max, np.random.default_rng(5), draws)
-            print(f"PassUntil r={r:<2d} K_max={K_max:<8d} within +-20 %: {cover:5.1%}  samples {cost:>10.0f}"
+            cover_all, cost_all = passuntil_all_samples_cost(p, r, K_max, np.random.default_rng(5), draws)
+            print(f"PassUntil r={r:<2d} K_max={K_max:<8d} within +-20 %: {cover:5.1%} "
+                  f"(all_samples {cover_all:5.1%})  samples {cost:>10.0f} ({cost_all:>10.0f})"
                   f"  ({cost / (50 * n):.1f}x fixed-n)")
     law_comparison(law_repeats)
 

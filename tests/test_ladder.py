@@ -148,6 +148,33 @@ def test_training_is_deterministic_and_seed_dependent(tmp_path):
     assert not all(a[k].equal(c[k]) for k in a)
 
 
+def test_answer_loss_masks_everything_but_the_answers(tmp_path):
+    """`loss: answers` trains on the answer characters and the newline that ends them, nothing else."""
+    import numpy as np
+
+    from obsscale.ladder.train import LineWindows
+
+    tok = build_char_tokenizer()
+    text = "12+34=46\nrev:ab=ba\n1+1=2\n"
+    ids = np.array([tok.convert_tokens_to_ids(ch) for ch in text])
+    windows = LineWindows(ids, tok.convert_tokens_to_ids("\n"), len(ids) - 1, 0,
+                          equals_id=tok.convert_tokens_to_ids("="))
+    mask = windows.answer_mask(ids[None])[0]
+    assert "".join(ch if m else "." for ch, m in zip(text[1:], mask)) == ".....46\n.......ba\n....2\n"
+
+    corpus = tmp_path / "corpus.txt"
+    write_corpus(corpus, MIXTURE, 300, seed=0)
+    arch = Architecture(hidden_size=8, num_layers=1, num_heads=1)
+    for loss in ("all", "answers"):
+        s = TrainingSettings(steps=3, batch_size=2, seq_len=16, warmup=1, seed=0, loss=loss)
+        assert train_model(corpus, tmp_path / loss, tmp_path / f"{loss}.pt", arch, s,
+                           device="cpu")["settings"]["loss"] == loss
+    a, b = _weights(tmp_path / "all"), _weights(tmp_path / "answers")
+    assert not all(a[k].equal(b[k]) for k in a)
+    with pytest.raises(ValueError, match="ladder.training.loss: 'answer' is not one of all, answers"):
+        TrainingSettings(steps=1, loss="answer")
+
+
 def _ladder(path):
     with open(path) as f:
         return yaml.safe_load(f)

@@ -8,8 +8,10 @@ import shutil
 
 import pandas as pd
 import pytest
-
+import yaml
 from conftest import ROOT, make_workdir, run_snakemake
+
+from obsscale.passuntil.rounds import all_samples_estimate
 
 CONFIG = "tests/ladder/config.yaml"
 
@@ -47,12 +49,19 @@ def test_smoke_ladder_end_to_end(smoke_run):
         assert wide[column].between(0, 1).all(), column
     assert (work / "results/pca/ladder/scores.csv").exists()
 
+    design = yaml.safe_load((ROOT / CONFIG).read_text())["ladder"]["held_out"]["passuntil"]
     for task in ("ladder_add2", "ladder_rev4"):
         summary = pd.read_csv(work / f"results/passuntil/ladder/{task}/summary.csv")
         assert summary["model"].tolist() == sheet["name"].tolist()
         assert summary["greedy"].between(0, 1).all()
         law = pd.read_csv(work / f"results/passuntil/ladder/{task}/law.csv")
         assert law["N_target"].iloc[0] == pytest.approx(16480)  # the largest model is held out
+        # estimator all_samples: every drawn sample, the rest of the last round included.
+        est = pd.read_csv(work / f"results/passuntil/ladder/{task}/estimates.csv")
+        assert (est["drawn"] >= est["K"]).all() and (est["passes_drawn"] >= est["passes"]).all()
+        expected = all_samples_estimate(est["drawn"], est["passes_drawn"], int(est["r"].iloc[0]),
+                                        int(est["K_max"].iloc[0]), design["batch"])
+        assert est["p_hat"].to_numpy() == pytest.approx(expected)
     assert (work / "results/figures/passuntil_resolution.png").exists()
 
 

@@ -11,6 +11,8 @@ from obsscale.passuntil.estimators import (
     clopper_pearson,
     instance_estimates,
     pass_at_k,
+    point_estimates,
+    simulate_design,
     task_pass_until,
     unbiased_pass_rate,
 )
@@ -183,3 +185,44 @@ def test_instance_level_law_averages_instance_predictions():
     expected = np.mean([law_pu(target, *params[i]) for i in params] + [0.0])
     assert law.predict([target])[0] == pytest.approx(expected, rel=1e-6)
     assert np.all(np.isfinite(loglog([0.5])))
+
+
+def _law_inputs(tmp_path, N, pu, r=2, K_max=4000):
+    """estimates.csv and summary.csv of a series whose task PU is `pu` (8 instances per model)."""
+    rng = np.random.default_rng(0)
+    est, summ = [], []
+    for j, (n, p) in enumerate(zip(N, pu)):
+        K, s = simulate_design(np.full(8, p), r, K_max, rng)
+        est += [{"model": f"m{j}", "N": n, "instance": f"i{i}", "K": K[i], "passes": s[i], "censored": s[i] < r,
+                 "p_hat": v, "r": r, "K_max": K_max} for i, v in enumerate(point_estimates(K, s, r, K_max))]
+        summ.append({"model": f"m{j}", "N": n, "PU": p, "PU_low": p * 0.95, "PU_high": min(p * 1.05, 1)})
+    paths = tmp_path / "estimates.csv", tmp_path / "summary.csv", tmp_path / "law.csv"
+    pd.DataFrame(est).to_csv(paths[0], index=False)
+    pd.DataFrame(summ).to_csv(paths[1], index=False)
+    return [str(p) for p in paths]
+
+
+@pytest.mark.parametrize("bend", [0.0, -0.25])
+def test_law_stage_selects_the_quadratic_only_where_the_fitted_models_bend(tmp_path, bend):
+    """An accelerated series (concave F) is predicted by the quadratic, whose interval holds the
+    held-out value where the straight law's misses; a straight series keeps the law."""
+    from obsscale.stages.passuntil import LAW_COLUMNS, fit_laws
+
+    x = np.log(N_SERIES)
+    xc = x - x[:-1].mean()
+    F = 0.3 - 0.8 * xc + bend * xc**2 + np.random.default_rng(1).normal(scale=0.02, size=len(x))
+    out = fit_laws(*_law_inputs(tmp_path, N_SERIES, np.exp(-np.exp(F))), holdout=1, mixture=False)
+    assert list(out.columns) == LAW_COLUMNS
+    rows = out.set_index("level")
+    task, curved = rows.loc["task"], rows.loc["task_curved"]
+    assert curved["n_models"] == 7 and "on the fitted models" in curved["evidence"]
+    assert rows["selected"].sum() == 1
+    actual = task["actual"]
+    if bend == 0.0:
+        assert curved["curvature_class"] == "linear" and task["selected"] and not curved["selected"]
+        assert task["predicted_low"] <= actual <= task["predicted_high"]
+    else:
+        assert curved["curvature_class"] == "accelerated" and curved["selected"] and not task["selected"]
+        assert curved["predicted_low"] <= actual <= curved["predicted_high"]
+        assert not task["predicted_low"] <= actual <= task["predicted_high"]
+        assert curved["predicted"] == pytest.approx(actual, rel=0.05)

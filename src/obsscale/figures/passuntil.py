@@ -90,15 +90,20 @@ def _pu_vs_n_panel(ax, run: dict, rows: list) -> None:
                 label=f"law: c={task['c']:.3g}, α={task['alpha']:.3g}")
         rows += [{"series": run["series"], "task": run["task"], "kind": "law", "N": n, "PU": p}
                  for n, p in zip(curve["N"], curve["value"])]
-        pred = task
+        # The prediction law.csv selects: the law's, or the quadratic's where the curvature test on
+        # the fitted models rejects the law's form.
+        curved = "task_curved" in law.index and str(law.loc["task_curved"].get("selected")) == "True"
+        pred = law.loc["task_curved"] if curved else task
+        label = f"prediction (quadratic: {pred['curvature_class']})" if curved else "prediction"
         yerr = [[pred["predicted"] - pred["predicted_low"]], [pred["predicted_high"] - pred["predicted"]]]
         if np.all(np.isfinite(yerr)):
             ax.errorbar([target], [pred["predicted"]], yerr=yerr, fmt="*", ms=12, color=HIGHLIGHT_COLOR,
-                        label="prediction")
+                        label=label)
         else:
-            ax.plot([target], [pred["predicted"]], "*", ms=12, color=HIGHLIGHT_COLOR, label="prediction")
+            ax.plot([target], [pred["predicted"]], "*", ms=12, color=HIGHLIGHT_COLOR, label=label)
         rows.append({"series": run["series"], "task": run["task"], "kind": "prediction", "N": target,
-                     "PU": pred["predicted"], "low": pred["predicted_low"], "high": pred["predicted_high"]})
+                     "PU": pred["predicted"], "low": pred["predicted_low"], "high": pred["predicted_high"],
+                     "method": "quadratic" if curved else "law"})
     ax.set(xscale="log", yscale="log", xlabel="N", ylabel="PassUntil PU")
 
 

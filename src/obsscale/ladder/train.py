@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 ALPHABET = "\n 0123456789+=:abcdefghijklmnopqrstuvwxyz"
 
 
+LOSSES = ("all", "answers")
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     steps: int
@@ -47,6 +50,14 @@ class TrainingSettings:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 100
+    # "all": next-token loss on every character; "answers": only on the answer of each problem
+    # (the characters after '=' through the newline), as a model is taught a task: the prompts'
+    # operands and letters are random draws with nothing to learn, and their gradient is noise.
+    loss: str = "all"
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"ladder.training.loss: {self.loss!r} is not one of {', '.join(LOSSES)}")
 
 
 def build_char_tokenizer(alphabet: str = ALPHABET):
@@ -73,8 +84,10 @@ class LineWindows:
     of the context).  The windows of step `s` depend on (seed, s) only.
     """
 
-    def __init__(self, token_ids: np.ndarray, newline_id: int, seq_len: int, seed: int):
+    def __init__(self, token_ids: np.ndarray, newline_id: int, seq_len: int, seed: int, equals_id: int | None = None):
         self.ids = token_ids
+        self.newline_id = newline_id
+        self.equals_id = equals_id
         self.seq_len = seq_len
         self.seed = seed
         starts = np.concatenate([[0], np.flatnonzero(token_ids == newline_id) + 1])
@@ -86,6 +99,21 @@ class LineWindows:
         rng = np.random.default_rng([self.seed, step])
         starts = self.starts[rng.integers(0, len(self.starts), size=batch_size)]
         return np.stack([self.ids[s : s + self.seq_len + 1] for s in starts])
+
+    def answer_mask(self, batch: np.ndarray) -> np.ndarray:
+        """Which targets of `batch` (its tokens 1..seq_len) are answer characters.
+
+        A target is part of an answer when, among the tokens before it, the last '=' or newline is
+        an '=': the answer's characters and the newline that ends it.  Windows start at a line start,
+        so a window's first tokens are a prompt.
+        """
+        if self.equals_id is None:
+            raise ValueError("ladder: answer-only loss needs the '=' token id")
+        inputs = batch[:, :-1]
+        marker = np.where(inputs == self.equals_id, 1, np.where(inputs == self.newline_id, 0, -1))
+        position = np.where(marker >= 0, np.arange(inputs.shape[1]), -1)
+        last = np.maximum.accumulate(position, axis=1)
+        return (last >= 0) & (np.take_along_axis(marker, np.maximum(last, 0), axis=1) == 1)
 
 
 def learning_rate(step: int, s: TrainingSettings) -> float:
@@ -128,7 +156,8 @@ def _corpus_windows(corpus, tokenizer, settings: TrainingSettings) -> LineWindow
     for ch in ALPHABET:
         lookup[ord(ch)] = tokenizer.convert_tokens_to_ids(ch)
     ids = lookup[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
-    return LineWindows(ids, tokenizer.convert_tokens_to_ids("\n"), settings.seq_len, settings.seed)
+    return LineWindows(ids, tokenizer.convert_tokens_to_ids("\n"), settings.seq_len, settings.seed,
+                       equals_id=tokenizer.convert_tokens_to_ids("="))
 
 
 def _build_optimizer(model, settings: TrainingSettings):
@@ -169,9 +198,13 @@ def _train_step(model, optimizer, windows: LineWindows, step: int, settings: Tra
 
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(step, settings)
-    batch = torch.from_numpy(windows.batch(step, settings.batch_size)).to(device)
+    tokens = windows.batch(step, settings.batch_size)
+    batch = torch.from_numpy(tokens).to(device)
     logits = model(input_ids=batch[:, :-1]).logits
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+    targets = batch[:, 1:]
+    if settings.loss == "answers":
+        targets = targets.masked_fill(~torch.from_numpy(windows.answer_mask(tokens)).to(device), -100)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -23,6 +23,11 @@ tasks with 50 instances at p in [0.1, 1); shifted, 90-99 %.  At small p the shif
 In simulation it covers the task PU (the mean pass rate of the task's instances) at or above its
 nominal level with 6 to 100 instances at r = 2, for p from 1e-4 to 0.99
 (tests/test_passuntil_intervals.py).
+
+`estimator: all_samples` (`obsscale.passuntil.rounds`) uses every sample the engine drew, the rest
+of the last round after the r-th pass included: the unbiased estimator of minimum variance for the
+design as run.  Its per-instance interval is Clopper-Pearson on all drawn attempts, and its task
+interval the same smoothed bootstrap, re-running the engine's rounds.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from scipy import stats
 
 log = logging.getLogger(__name__)
 
-ESTIMATORS = ("unbiased", "mle")
+ESTIMATORS = ("unbiased", "all_samples", "mle")
 R1_NOTE = "r = 1: biased upward"
 
 
@@ -85,13 +90,35 @@ def design_interval(K, s, r: int, K_max: int, level: float = 0.9, n_boot: int = 
     drawn = np.where(done, gamma, beta)
     p = np.where(rng.random((n_boot, len(K))) < 0.5, drawn, point)
     Kb, sb = simulate_design(np.clip(p, 1e-12, 1.0), r, K_max, rng)
-    means = point_estimates(Kb, sb, r, K_max).mean(axis=1)
+    return _shifted_interval(point_estimates(Kb, sb, r, K_max).mean(axis=1), float(point.mean()), level)
+
+
+def _shifted_interval(means: np.ndarray, mean: float, level: float) -> tuple[float, float]:
+    """Percentile interval of the replicates' task means, shifted by their bias (module docstring)."""
     a = (1 - level) / 2
-    mean = float(point.mean())
-    shift = mean - float(means.mean())  # the replicates' bias (module docstring), removed
+    shift = mean - float(means.mean())
     low, high = float(np.quantile(means, a)) + shift, float(np.quantile(means, 1 - a)) + shift
     # A skewed bootstrap's interval can still miss the point value: widen to include it.
     return max(min(low, mean), 0.0), min(max(high, mean), 1.0)
+
+
+def all_samples_interval(n, S, r: int, K_max: int, batch: dict, level: float = 0.9, n_boot: int = 2000,
+                         seed: int = 0) -> tuple[float, float]:
+    """`design_interval` for the `all_samples` estimator: each instance's p drawn (half the time)
+    from Beta(S + 1/2, n - S + 1/2) over its n drawn attempts and S passes, the engine's rounds
+    re-run on it and the task mean re-estimated from every drawn sample."""
+    from obsscale.passuntil.rounds import all_samples_estimate, simulate_rounds
+
+    n = np.asarray(n, dtype=float)
+    S = np.asarray(S, dtype=float)
+    if len(n) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    point = all_samples_estimate(n, S, r, K_max, batch)
+    drawn = rng.beta(S + 0.5, n - S + 0.5, size=(n_boot, len(n)))
+    p = np.where(rng.random((n_boot, len(n))) < 0.5, drawn, point)
+    nb, sb = simulate_rounds(p, r, K_max, batch, rng)
+    return _shifted_interval(all_samples_estimate(nb, sb, r, K_max, batch).mean(axis=1), float(point.mean()), level)
 
 
 def clopper_pearson(successes, trials, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -129,14 +156,18 @@ def unbiased_pass_rate(r: int, K, estimator: str = "unbiased") -> np.ndarray:
 
 
 def instance_estimates(records: pd.DataFrame, r: int, K_max: int, estimator: str = "unbiased",
-                       level: float = 0.95) -> pd.DataFrame:
+                       level: float = 0.95, batch: dict | None = None) -> pd.DataFrame:
     """Estimate p for each instance from its counts.
 
     `records` has one row per instance with columns instance, K (attempts counted), passes.
     Returns instance, K, passes, censored, p_hat, low, high.  `low`/`high` are Clopper-Pearson
     bounds on passes in K attempts (exact for censored instances; for completed ones a binomial
-    approximation to the negative-binomial interval).
+    approximation to the negative-binomial interval).  With `estimator="all_samples"` the records
+    also need `drawn` and `passes_drawn` (every attempt drawn, and its passes) and `batch` the
+    design's rounds: p_hat is then `rounds.all_samples_estimate` and the bounds are on all drawn.
     """
+    if estimator == "all_samples":
+        return _all_samples_estimates(records, r, K_max, level, batch)
     df = records[["instance", "K", "passes"]].copy()
     df["K"] = df["K"].astype(int)
     df["passes"] = df["passes"].astype(int)
@@ -161,6 +192,30 @@ def instance_estimates(records: pd.DataFrame, r: int, K_max: int, estimator: str
     return df
 
 
+def _all_samples_estimates(records: pd.DataFrame, r: int, K_max: int, level: float,
+                           batch: dict | None) -> pd.DataFrame:
+    from obsscale.passuntil.rounds import all_samples_estimate, round_schedule
+
+    if batch is None:
+        raise ValueError("estimator all_samples needs the design's batch schedule")
+    missing = [c for c in ("drawn", "passes_drawn") if c not in records]
+    if missing:
+        raise ValueError(f"estimator all_samples needs the columns {missing} (every drawn attempt)")
+    df = instance_estimates(records, r, K_max, "unbiased", level)
+    drawn = records["drawn"].to_numpy(dtype=float)
+    passes = records["passes_drawn"].to_numpy(dtype=float)
+    boundaries = round_schedule(batch, K_max)
+    bad = ~np.isin(drawn, boundaries) | (passes > drawn) | (passes < records["passes"].to_numpy())
+    if bad.any():
+        row = records[bad].iloc[0]
+        raise ValueError(f"instance {row['instance']!r}: drawn={row['drawn']}, passes_drawn={row['passes_drawn']} "
+                         f"do not fit the design's rounds (boundaries {boundaries.tolist()})")
+    df["p_hat"] = all_samples_estimate(drawn, passes, r, K_max, batch)
+    df["low"], df["high"] = clopper_pearson(passes, drawn, level)
+    df["drawn"], df["passes_drawn"] = drawn.astype(int), passes.astype(int)
+    return df
+
+
 def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean, resampling the values (instances)."""
     v = np.asarray(values, dtype=float)
@@ -174,14 +229,21 @@ def bootstrap_mean(values, n_boot: int = 1000, level: float = 0.9, seed: int = 0
 
 
 def task_pass_until(estimates: pd.DataFrame, n_boot: int = 1000, level: float = 0.9,
-                    seed: int = 0, r: int | None = None, K_max: int | None = None) -> dict:
+                    seed: int = 0, r: int | None = None, K_max: int | None = None,
+                    estimator: str = "unbiased", batch: dict | None = None) -> dict:
     """Task-level PU = mean over instances of p_hat.
 
     With the design (`r`, `K_max`) the interval is `design_interval` (it covers the mean pass rate
-    of these instances); without it, a percentile bootstrap over instances (which under-covers
-    with the few, skewed instances of a real task: kept for data without a design)."""
+    of these instances); for the `all_samples` estimator (columns drawn and passes_drawn, and the
+    design's `batch`), `all_samples_interval`; without a design, a percentile bootstrap over instances
+    (which under-covers with the few, skewed instances of a real task: kept for data without a
+    design)."""
     p = estimates["p_hat"].to_numpy(dtype=float)
-    if r is not None and K_max is not None:
+    if r is not None and K_max is not None and estimator == "all_samples":
+        low, high = all_samples_interval(estimates["drawn"].to_numpy(), estimates["passes_drawn"].to_numpy(),
+                                         int(r), int(K_max), batch, level=level, n_boot=max(n_boot, 1000),
+                                         seed=seed)
+    elif r is not None and K_max is not None:
         low, high = design_interval(estimates["K"].to_numpy(), estimates["passes"].to_numpy(), int(r),
                                     int(K_max), level=level, n_boot=max(n_boot, 1000), seed=seed)
     else:

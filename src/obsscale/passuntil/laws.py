@@ -6,6 +6,9 @@
   predictions (the paper finds this improves aggregate prediction).
 - `curvature_test`: linear vs quadratic F in log N -> "linear", "accelerated" (concave F: the
   improvement speeds up, the paper's accelerated emergence) or "sub-scaling" (convex F).
+- `CurvedTaskLaw`: the quadratic in log N of that test, as a predictor: where the test rejects the
+  line on the fitted models, the law's form does not hold for the series and its extrapolation is
+  the quadratic's, with the quadratic's prediction interval.
 - `compare_mixture`: a two-component "multiple circuits" mixture against the single law by AIC/BIC.
 
 N is any monotone scale measure (parameters, FLOPs, ...); only log N enters.
@@ -106,6 +109,48 @@ class TaskScalingLaw:
         t = stats.t.ppf(0.5 + level / 2, self.dof_)
         half = t * np.sqrt(var)
         # F decreases in PU: the upper F bound is the lower PU bound.
+        return np.exp(-np.exp(F + half)), np.exp(-np.exp(F - half))
+
+
+class CurvedTaskLaw:
+    """F = log(-log PU) as a quadratic in log N (centred), fitted by OLS: the curvature test's
+    alternative, used to predict where that test rejects the line (`curvature_test`)."""
+
+    def __init__(self, interval: float = 0.9):
+        self.interval = interval
+
+    def fit(self, N, pu) -> "CurvedTaskLaw":
+        N, pu = _valid(N, pu)
+        if np.unique(N).size < 4:
+            raise ValueError(f"a curved task law needs PU in (0, 1) at >= 4 model sizes; got {np.unique(N).size}")
+        x = np.log(N)
+        self.x_mean_ = float(x.mean())
+        fit = ols(self._design(x), loglog(pu))
+        self.beta_ = fit["beta"]
+        self.r2_ = float(fit["r2"])
+        self.n_models_ = int(len(N))
+        self.dof_ = int(fit["dof"])
+        self.sigma2_ = float(fit["s2"])
+        self.xtx_inv_ = fit["xtx_inv"]
+        return self
+
+    def _design(self, x) -> np.ndarray:
+        xc = np.asarray(x, dtype=float) - self.x_mean_
+        return np.column_stack([np.ones_like(xc), xc, xc**2])
+
+    def predict_loglog(self, N) -> np.ndarray:
+        return self._design(np.log(np.atleast_1d(np.asarray(N, dtype=float)))) @ self.beta_
+
+    def predict(self, N) -> np.ndarray:
+        return np.exp(-np.exp(self.predict_loglog(N)))
+
+    def predict_interval(self, N, interval: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) prediction interval of PU at N from the t interval of F."""
+        level = self.interval if interval is None else interval
+        X0 = self._design(np.log(np.atleast_1d(np.asarray(N, dtype=float))))
+        F = X0 @ self.beta_
+        var = self.sigma2_ * (1 + np.einsum("ij,jk,ik->i", X0, self.xtx_inv_, X0))
+        half = stats.t.ppf(0.5 + level / 2, self.dof_) * np.sqrt(var)
         return np.exp(-np.exp(F + half)), np.exp(-np.exp(F - half))
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from obsscale.passuntil.estimators import point_estimates, simulate_design
+from obsscale.passuntil.rounds import round_schedule
 
 DEFAULT_R = (2, 3, 4, 6)
 DEFAULT_K_MAX = (1_000, 10_000, 100_000)
@@ -50,18 +51,6 @@ def fit_population(n0, c0) -> tuple[float, float]:
     res = optimize.minimize(nll, [special.logit(pooled), np.log(1.5)], method="Nelder-Mead",
                             options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
     return float(res.x[0]), float(np.exp(np.clip(res.x[1], -5, 2.5)))
-
-
-def round_schedule(batch: dict, K_max: int) -> np.ndarray:
-    """Cumulative attempts after each round of the engine's geometric batches, capped at K_max."""
-    sizes, total, k = [], 0, 0
-    while total < K_max:
-        b = int(min(batch["max"], max(1, round(batch["initial"] * batch["growth"] ** min(k, 60)))))
-        b = min(b, K_max - total)
-        total += b
-        sizes.append(total)
-        k += 1
-    return np.array(sizes)
 
 
 def drawn_samples(K, s, r: int, K_max: int, batch: dict) -> np.ndarray:

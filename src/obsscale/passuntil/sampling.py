@@ -339,14 +339,16 @@ def read_samples(path: str | os.PathLike) -> tuple[dict, pd.DataFrame, pd.DataFr
 
 def counts_from_log(path: str | os.PathLike) -> pd.DataFrame:
     """Per instance: K (counted attempts), passes, and the conventional numbers from the same log:
-    greedy pass, and n0 / c0 = samples / passes of round 0 (all of them, counted or not: a fixed-n
-    sample for pass@k)."""
+    greedy pass, n0 / c0 = samples / passes of round 0 (all of them, counted or not: a fixed-n
+    sample for pass@k), and drawn / passes_drawn = every sample drawn and its passes (the
+    `all_samples` estimator's counts)."""
     header, s, g = read_samples(path)
     design = header["design"]
     counted = s[s["counted"].astype(bool)]
     out = counted.groupby("instance").agg(K=("passed", "size"), passes=("passed", "sum"))
     r0 = s[s["round"] == 0].groupby("instance").agg(n0=("passed", "size"), c0=("passed", "sum"))
-    out = out.join(r0, how="outer")
+    everything = s.groupby("instance").agg(drawn=("passed", "size"), passes_drawn=("passed", "sum"))
+    out = out.join(r0, how="outer").join(everything, how="outer")
     if len(g):
         out = out.join(g.set_index("instance")[["passed"]].rename(columns={"passed": "greedy"}))
     else:

@@ -23,6 +23,7 @@ from obsscale.passuntil.estimators import (
 from obsscale.passuntil.likelihood import LikelihoodInstanceLaw
 from obsscale.passuntil.laws import (
     InstanceScalingLaw,
+    CurvedTaskLaw,
     TaskScalingLaw,
     compare_mixture,
     curvature_test,
@@ -30,11 +31,11 @@ from obsscale.passuntil.laws import (
 
 log = logging.getLogger(__name__)
 
-ESTIMATE_COLUMNS = ["model", "N", "instance", "K", "passes", "censored", "p_hat", "low", "high", "r",
-                    "K_max", "note"]
+ESTIMATE_COLUMNS = ["model", "N", "instance", "K", "passes", "censored", "drawn", "passes_drawn", "p_hat",
+                    "low", "high", "r", "K_max", "note"]
 LAW_COLUMNS = ["level", "holdout", "c", "alpha", "r2", "N_target", "predicted", "predicted_low",
                "predicted_high", "actual", "actual_low", "actual_high", "interval_method",
-               "curvature_class", "evidence", "n_models", "r", "K_max", "note"]
+               "curvature_class", "evidence", "n_models", "r", "K_max", "note", "selected"]
 
 
 def work_log_path(log_path: str | os.PathLike) -> Path:
@@ -79,7 +80,7 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
     PU with its design-bootstrap interval, greedy accuracy, pass@1 and pass@k from the first
     round, samples counted and drawn) and, with `plan_csv`, the planning table of each model from
     its first round (`obsscale.passuntil.planning.plan`)."""
-    from obsscale.passuntil.planning import drawn_samples, plan
+    from obsscale.passuntil.planning import plan
     from obsscale.passuntil.sampling import counts_from_log
 
     if not (len(logs) == len(models) == len(sizes)):
@@ -93,15 +94,17 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
         sandboxes[model] = box.get("mode", "")
         design = counts.attrs["design"]
         r, K_max = int(design["r"]), int(design["K_max"])
-        est = instance_estimates(counts, r=r, K_max=K_max, estimator=estimator)
+        est = instance_estimates(counts, r=r, K_max=K_max, estimator=estimator, batch=design["batch"])
+        est["drawn"], est["passes_drawn"] = counts["drawn"].to_numpy(), counts["passes_drawn"].to_numpy()
         est.insert(0, "N", float(N))
         est.insert(0, "model", model)
         est["r"], est["K_max"], est["note"] = r, K_max, R1_NOTE if r == 1 else ""
         est_rows.append(est[ESTIMATE_COLUMNS])
-        tl = task_pass_until(est, n_boot=n_boot, level=level, seed=seed, r=r, K_max=K_max)
+        tl = task_pass_until(est, n_boot=n_boot, level=level, seed=seed, r=r, K_max=K_max, estimator=estimator,
+                             batch=design["batch"])
         n0 = counts["n0"].fillna(0).astype(int)
         c0 = counts["c0"].fillna(0).astype(int)
-        drawn = drawn_samples(est["K"], est["passes"], r, K_max, design["batch"]).sum()
+        drawn = est["drawn"].sum()
         if plan_csv:
             table = plan(n0, c0, batch=design["batch"], seed=seed)
             table.insert(0, "N", float(N))
@@ -166,7 +169,12 @@ def fit_laws(estimates_csv: str, summary_csv: str, law_csv: str, holdout: int | 
     - instance: the partially pooled likelihood law on every instance's raw counts
       (`LikelihoodInstanceLaw`), its interval a prediction interval of the PU measured at the
       target under the same design;
+    - task_curved: the curvature test on the fitted models only, and the quadratic in log N that it
+      compares with the line, extrapolated to the target with its t prediction interval;
     - instance_ols: OLS per instance on log(-log p_hat), a documented comparison (biased low).
+    `selected` marks the prediction the run stands behind: task_curved where the curvature test on
+    the fitted models finds the series accelerated or sub-scaling (the law's form does not hold),
+    else task.  The task row's curvature class is that of all models (the curvature figure's).
     `actual_low`/`actual_high` are the measured PU's own interval; `note` flags r = 1.
     `curves_csv`: the points of the first holdout's laws and of the curvature fits that the figures
     draw (law_curves), so that they never refit."""
@@ -221,6 +229,12 @@ def _holdout_rows(est, summ, holdout, suffix, interval, curvature_level, summary
                     predicted_low=float(lo[0]), predicted_high=float(hi[0]), n_models=law.n_models_)
     except ValueError as exc:
         task["evidence"] = f"{task['evidence']}; task law not fitted: {exc}"
+    curved = _curved_row(base, suffix, train, target, interval, curvature_level)
+    # The prediction the run stands behind: the quadratic where the curvature test on the fitted
+    # models rejects the line (the law's form does not hold for this series), else the law.
+    curved["selected"] = curved["curvature_class"] in ("accelerated", "sub-scaling") and bool(
+        np.isfinite(curved["predicted"]))
+    task["selected"] = not curved["selected"]
     fit_est = est[est["N"].isin(train_sizes)]
     inst = dict(base, level="instance" + suffix,
                 interval_method="likelihood: posterior draws, measured under the design (r, K_max)")
@@ -245,4 +259,24 @@ def _holdout_rows(est, summ, holdout, suffix, interval, curvature_level, summary
                             f"{len(law.instances_)} instances fitted; c and alpha are medians")
     except ValueError as exc:
         ols["evidence"] = f"OLS instance laws not fitted: {exc}"
-    return [task, inst, ols], (task_law, inst_law, curv)
+    inst["selected"] = ols["selected"] = False
+    return [task, curved, inst, ols], (task_law, inst_law, curv)
+
+
+def _curved_row(base: dict, suffix: str, train: pd.DataFrame, target: float, interval: float,
+                curvature_level: float) -> dict:
+    """The task_curved row: the curvature test on the fitted models only, and the quadratic's
+    prediction with its t prediction interval."""
+    curv = curvature_test(train["N"], train["PU"], level=curvature_level)
+    row = dict(base, level="task_curved" + suffix, curvature_class=curv["curvature_class"],
+               evidence=f"curvature on the fitted models: {curv['evidence']}",
+               interval_method="OLS of log(-log PU) on a quadratic in log N: t prediction interval")
+    try:
+        law = CurvedTaskLaw(interval=interval).fit(train["N"], train["PU"])
+    except ValueError as exc:
+        row["evidence"] = f"{row['evidence']}; quadratic not fitted: {exc}"
+        return row
+    lo, hi = law.predict_interval([target])
+    row.update(r2=law.r2_, predicted=float(law.predict([target])[0]), predicted_low=float(lo[0]),
+               predicted_high=float(hi[0]), n_models=law.n_models_)
+    return row
