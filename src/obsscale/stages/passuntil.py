@@ -22,8 +22,8 @@ from obsscale.passuntil.estimators import (
 )
 from obsscale.passuntil.likelihood import LikelihoodInstanceLaw
 from obsscale.passuntil.laws import (
-    InstanceScalingLaw,
     CurvedTaskLaw,
+    InstanceScalingLaw,
     TaskScalingLaw,
     compare_mixture,
     curvature_test,
