@@ -211,7 +211,9 @@ def test_law_stage_selects_the_quadratic_only_where_the_fitted_models_bend(tmp_p
     x = np.log(N_SERIES)
     xc = x - x[:-1].mean()
     F = 0.3 - 0.8 * xc + bend * xc**2 + np.random.default_rng(1).normal(scale=0.02, size=len(x))
-    out = fit_laws(*_law_inputs(tmp_path, N_SERIES, np.exp(-np.exp(F))), holdout=1, mixture=False)
+    curves_csv = tmp_path / "curves.csv"
+    out = fit_laws(*_law_inputs(tmp_path, N_SERIES, np.exp(-np.exp(F))), holdout=1, mixture=False,
+                   curves_csv=str(curves_csv))
     assert list(out.columns) == LAW_COLUMNS
     rows = out.set_index("level")
     task, curved = rows.loc["task"], rows.loc["task_curved"]
@@ -226,3 +228,6 @@ def test_law_stage_selects_the_quadratic_only_where_the_fitted_models_bend(tmp_p
         assert curved["predicted_low"] <= actual <= curved["predicted_high"]
         assert not task["predicted_low"] <= actual <= task["predicted_high"]
         assert curved["predicted"] == pytest.approx(actual, rel=0.05)
+    # The figures draw the quadratic from law_curves.csv: its value at the target is the prediction.
+    quad = pd.read_csv(curves_csv).query("kind == 'task_curved'")
+    assert quad["value"].iloc[-1] == pytest.approx(curved["predicted"], rel=1e-9)

@@ -94,6 +94,12 @@ def _pu_vs_n_panel(ax, run: dict, rows: list) -> None:
         # the fitted models rejects the law's form.
         curved = "task_curved" in law.index and str(law.loc["task_curved"].get("selected")) == "True"
         pred = law.loc["task_curved"] if curved else task
+        quad = _curve(run, "task_curved")
+        if curved and len(quad):
+            ax.plot(quad["N"], quad["value"], "--", color=HIGHLIGHT_COLOR, lw=1.2,
+                    label=f"quadratic in log N (fitted models: {pred['curvature_class']})")
+            rows += [{"series": run["series"], "task": run["task"], "kind": "quadratic", "N": n, "PU": v}
+                     for n, v in zip(quad["N"], quad["value"])]
         label = f"prediction (quadratic: {pred['curvature_class']})" if curved else "prediction"
         yerr = [[pred["predicted"] - pred["predicted_low"]], [pred["predicted_high"] - pred["predicted"]]]
         if np.all(np.isfinite(yerr)):

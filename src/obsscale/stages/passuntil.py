@@ -136,13 +136,15 @@ def estimate_task(logs: list[str], models: list[str], sizes: list[float], estima
 CURVE_COLUMNS = ["kind", "N", "logN", "value"]
 
 
-def law_curves(summ: pd.DataFrame, task_law, instance_law, curvature: dict, n: int = 50) -> pd.DataFrame:
-    """What the PassUntil figures draw of the laws of law.csv, so that they never refit: the task law
-    and the mean of the instance laws (both fitted without the held-out models) on a log grid over
-    every model size, and the linear and quadratic fits of the curvature test in (log N, log(−log PU))."""
+def law_curves(summ: pd.DataFrame, task_law, instance_law, curvature: dict, curved_law=None,
+               n: int = 50) -> pd.DataFrame:
+    """What the PassUntil figures draw of the laws of law.csv, so that they never refit: the task law,
+    the mean of the instance laws and the task_curved quadratic (all fitted without the held-out
+    models) on a log grid over every model size, and the linear and quadratic fits of the curvature
+    test in (log N, log(−log PU))."""
     grid = np.logspace(np.log10(summ["N"].min()), np.log10(summ["N"].max()), n)
     parts = []
-    for kind, law in (("task_law", task_law), ("instance_aggregate", instance_law)):
+    for kind, law in (("task_law", task_law), ("instance_aggregate", instance_law), ("task_curved", curved_law)):
         if law is not None:
             parts.append(pd.DataFrame({"kind": kind, "N": grid, "logN": np.log(grid), "value": law.predict(grid)}))
     if "linear_coef" in curvature:
@@ -229,7 +231,7 @@ def _holdout_rows(est, summ, holdout, suffix, interval, curvature_level, summary
                     predicted_low=float(lo[0]), predicted_high=float(hi[0]), n_models=law.n_models_)
     except ValueError as exc:
         task["evidence"] = f"{task['evidence']}; task law not fitted: {exc}"
-    curved = _curved_row(base, suffix, train, target, interval, curvature_level)
+    curved, curved_law = _curved_row(base, suffix, train, target, interval, curvature_level)
     # The prediction the run stands behind: the quadratic where the curvature test on the fitted
     # models rejects the line (the law's form does not hold for this series), else the law.
     curved["selected"] = curved["curvature_class"] in ("accelerated", "sub-scaling") and bool(
@@ -260,13 +262,13 @@ def _holdout_rows(est, summ, holdout, suffix, interval, curvature_level, summary
     except ValueError as exc:
         ols["evidence"] = f"OLS instance laws not fitted: {exc}"
     inst["selected"] = ols["selected"] = False
-    return [task, curved, inst, ols], (task_law, inst_law, curv)
+    return [task, curved, inst, ols], (task_law, inst_law, curv, curved_law)
 
 
 def _curved_row(base: dict, suffix: str, train: pd.DataFrame, target: float, interval: float,
-                curvature_level: float) -> dict:
-    """The task_curved row: the curvature test on the fitted models only, and the quadratic's
-    prediction with its t prediction interval."""
+                curvature_level: float) -> tuple[dict, CurvedTaskLaw | None]:
+    """The task_curved row (the curvature test on the fitted models only, and the quadratic's
+    prediction with its t prediction interval) and the quadratic (None where it did not fit)."""
     curv = curvature_test(train["N"], train["PU"], level=curvature_level)
     row = dict(base, level="task_curved" + suffix, curvature_class=curv["curvature_class"],
                evidence=f"curvature on the fitted models: {curv['evidence']}",
@@ -275,8 +277,8 @@ def _curved_row(base: dict, suffix: str, train: pd.DataFrame, target: float, int
         law = CurvedTaskLaw(interval=interval).fit(train["N"], train["PU"])
     except ValueError as exc:
         row["evidence"] = f"{row['evidence']}; quadratic not fitted: {exc}"
-        return row
+        return row, None
     lo, hi = law.predict_interval([target])
     row.update(r2=law.r2_, predicted=float(law.predict([target])[0]), predicted_low=float(lo[0]),
                predicted_high=float(hi[0]), n_models=law.n_models_)
-    return row
+    return row, law
