@@ -98,18 +98,22 @@ class TaskScalingLaw:
 
     def predict_interval(self, N, interval: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) prediction interval of PU at N from the t interval of F (NaN with no dof)."""
-        level = self.interval if interval is None else interval
         x = np.log(np.atleast_1d(np.asarray(N, dtype=float)))
         F = self.log_c_ - self.alpha_ * x
-        if self.dof_ <= 0 or not np.isfinite(self.sigma2_):
-            nan = np.full_like(F, np.nan)
-            return nan, nan
-        X0 = np.column_stack([np.ones_like(x), x])
-        var = self.sigma2_ * (1 + np.einsum("ij,jk,ik->i", X0, self.xtx_inv_, X0))
-        t = stats.t.ppf(0.5 + level / 2, self.dof_)
-        half = t * np.sqrt(var)
-        # F decreases in PU: the upper F bound is the lower PU bound.
-        return np.exp(-np.exp(F + half)), np.exp(-np.exp(F - half))
+        return _pu_band(self, F, np.column_stack([np.ones_like(x), x]),
+                        self.interval if interval is None else interval)
+
+
+def _pu_band(fit, F: np.ndarray, X0: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) PU from the t prediction interval of F, predicted at the design rows `X0` of an
+    OLS fit of F (its sigma2_, xtx_inv_, dof_); NaN with no degrees of freedom."""
+    if fit.dof_ <= 0 or not np.isfinite(fit.sigma2_):
+        nan = np.full_like(F, np.nan)
+        return nan, nan
+    var = fit.sigma2_ * (1 + np.einsum("ij,jk,ik->i", X0, fit.xtx_inv_, X0))
+    half = stats.t.ppf(0.5 + level / 2, fit.dof_) * np.sqrt(var)
+    # F decreases in PU: the upper F bound is the lower PU bound.
+    return np.exp(-np.exp(F + half)), np.exp(-np.exp(F - half))
 
 
 class CurvedTaskLaw:
@@ -146,12 +150,8 @@ class CurvedTaskLaw:
 
     def predict_interval(self, N, interval: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) prediction interval of PU at N from the t interval of F."""
-        level = self.interval if interval is None else interval
         X0 = self._design(np.log(np.atleast_1d(np.asarray(N, dtype=float))))
-        F = X0 @ self.beta_
-        var = self.sigma2_ * (1 + np.einsum("ij,jk,ik->i", X0, self.xtx_inv_, X0))
-        half = stats.t.ppf(0.5 + level / 2, self.dof_) * np.sqrt(var)
-        return np.exp(-np.exp(F + half)), np.exp(-np.exp(F - half))
+        return _pu_band(self, X0 @ self.beta_, X0, self.interval if interval is None else interval)
 
 
 class InstanceScalingLaw:

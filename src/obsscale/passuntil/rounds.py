@@ -23,13 +23,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from obsscale.passuntil.tasks import round_batch
+
 
 def round_schedule(batch: dict, K_max: int) -> np.ndarray:
     """Cumulative attempts after each round of the engine's geometric batches, capped at K_max."""
     sizes, total, k = [], 0, 0
     while total < K_max:
-        b = int(min(batch["max"], max(1, round(batch["initial"] * batch["growth"] ** min(k, 60)))))
-        b = min(b, K_max - total)
+        b = min(round_batch(batch, k), K_max - total)
         total += b
         sizes.append(total)
         k += 1
@@ -44,18 +45,18 @@ def _log_comb(n, k):
     return np.where(ok, value, -np.inf)
 
 
-def _rounds_of(n, cum: np.ndarray, what: str) -> np.ndarray:
+def _rounds_of(n, cum: np.ndarray) -> np.ndarray:
     """The number of rounds behind `n` drawn attempts (1-based); raises if `n` is no round boundary."""
     n = np.asarray(n, dtype=float)
     j = np.searchsorted(cum, n, side="left")
     bad = (j >= len(cum)) | (cum[np.minimum(j, len(cum) - 1)] != n)
     if np.any(bad):
-        raise ValueError(f"{what}: {np.asarray(n)[bad].ravel()[0]:g} attempts drawn is not a round boundary of "
+        raise ValueError(f"{np.asarray(n)[bad].ravel()[0]:g} attempts drawn is not a round boundary of "
                          f"the design (boundaries {cum[:6].tolist()}...)")
     return j + 1
 
 
-def all_samples_estimate(n, S, r: int, K_max: int, batch: dict, what: str = "instance") -> np.ndarray:
+def all_samples_estimate(n, S, r: int, K_max: int, batch: dict) -> np.ndarray:
     """Unbiased minimum-variance p from `n` attempts drawn (whole rounds) with `S` passes among them.
 
     Elementwise over arrays; the module docstring has the method.
@@ -64,9 +65,9 @@ def all_samples_estimate(n, S, r: int, K_max: int, batch: dict, what: str = "ins
     sizes = np.diff(cum, prepend=0).astype(float)
     n = np.asarray(n, dtype=float)
     S = np.asarray(S, dtype=float)
-    J = _rounds_of(n, cum, what)
+    J = _rounds_of(n, cum)
     if np.any((S < 0) | (S > n)):
-        raise ValueError(f"{what}: passes outside 0..attempts")
+        raise ValueError("passes outside 0..attempts drawn")
     log_t = np.full(n.shape, -np.inf)
     log_g = np.full(n.shape, -np.inf)
     m = np.arange(r, dtype=float)  # passes so far, below r at every earlier boundary

@@ -98,6 +98,14 @@ FIELD_RULES = {
 }
 
 
+def round_batch(batch: dict, round_index: int) -> int:
+    """Per-instance attempts in round k of a design's `batch` {initial, growth, max}: initial *
+    growth^k, capped at max (geometric growth; the exponent is capped so that no late round
+    overflows).  The engine draws by it and the estimators re-trace its rounds by it."""
+    grown = batch["initial"] * batch["growth"] ** min(round_index, 60)
+    return int(min(batch["max"], max(1, round(grown))))
+
+
 @dataclass
 class PassUntilTask:
     name: str
@@ -139,9 +147,8 @@ class PassUntilTask:
         return self.prompt.format(**instance)
 
     def batch_size(self, round_index: int) -> int:
-        """Per-instance attempts in round k: initial * growth^k, capped (geometric growth)."""
-        b = self.batch
-        return int(min(b["max"], max(1, round(b["initial"] * b["growth"] ** round_index))))
+        """Per-instance attempts in round k (`round_batch`)."""
+        return round_batch(self.batch, round_index)
 
     def design(self) -> dict:
         """Everything that fixes which samples are drawn; a resumed log must agree with it."""
